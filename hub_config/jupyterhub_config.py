@@ -1,0 +1,80 @@
+"""JupyterHub configuration: reads portal.yaml and wires auth, spawner, the portal service and roles.
+
+`aiportal up` runs `jupyterhub -f` on this file with AIPORTAL_* variables set (see
+portal/launcher.py); the Helm chart mounts the same file.
+"""
+
+import os
+import sys
+from dataclasses import asdict
+
+from portal import config as portal_config
+from portal import rbac
+from portal.datadir import DataDir
+
+c = get_config()  # noqa: F821  (provided by JupyterHub)
+
+data = DataDir(os.environ["AIPORTAL_DATA_DIR"]).ensure()
+cfg = portal_config.load(os.environ.get("AIPORTAL_CONFIG", data.config))
+env = os.environ.get
+
+# --- hub, proxy, database -------------------------------------------------------------
+c.JupyterHub.ip = cfg.hub_ip
+c.JupyterHub.port = int(env("AIPORTAL_PORT", cfg.hub_port))
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(env("AIPORTAL_HUB_PORT", "8081"))
+c.JupyterHub.db_url = cfg.hub_db_url or f"sqlite:///{data.hub_db}"
+c.JupyterHub.cookie_secret_file = str(data.root / "secrets" / "jupyterhub_cookie_secret")
+c.JupyterHub.template_paths = [os.path.join(os.path.dirname(__file__), "templates")]
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('AIPORTAL_PROXY_API_PORT', '8001')}"
+c.ConfigurableHTTPProxy.auth_token = data.secret("proxy-token")
+c.ConfigurableHTTPProxy.command = [env("AIPORTAL_CHP", "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.pid_file = str(data.root / "proxy.pid")
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.default_url = "/services/portal/"
+
+# --- authentication -------------------------------------------------------------------
+c.Authenticator.admin_users = set(cfg.admin_users)
+if cfg.auth["type"] == "gitlab":
+    gl = cfg.auth["gitlab"]
+    c.JupyterHub.authenticator_class = "gitlab"
+    c.GitLabOAuthenticator.gitlab_url = gl["url"]
+    c.GitLabOAuthenticator.client_id = gl["client_id"]
+    c.GitLabOAuthenticator.client_secret = gl["client_secret"]
+    if gl.get("callback_url"):
+        c.GitLabOAuthenticator.oauth_callback_url = gl["callback_url"]
+    if gl.get("allowed_groups"):
+        c.GitLabOAuthenticator.allowed_gitlab_groups = set(gl["allowed_groups"])
+else:
+    c.JupyterHub.authenticator_class = "portal.auth.PortalAuthenticator"
+    c.PortalAuthenticator.open_signup = cfg.auth["open_signup"]
+    c.PortalAuthenticator.minimum_password_length = cfg.auth["minimum_password_length"]
+    c.PortalAuthenticator.bootstrap_admin = cfg.first_admin
+    c.PortalAuthenticator.bootstrap_password = data.admin_password(cfg.first_admin)
+
+# --- roles and the portal service -----------------------------------------------------
+c.JupyterHub.custom_scopes = rbac.CUSTOM_SCOPES
+c.JupyterHub.load_roles = rbac.hub_roles(cfg)
+service_port = int(env("AIPORTAL_SERVICE_PORT", "10101"))
+c.JupyterHub.services = [{
+    "name": "portal",
+    "display": True,
+    "url": f"http://127.0.0.1:{service_port}",
+    "command": [sys.executable, "-m", "portal.service"],
+    "oauth_no_confirm": True,
+    "oauth_client_allowed_scopes": [rbac.READ, rbac.ADMIN, "read:users:groups!user",
+                                    "read:users:name!user"],
+    "environment": {
+        "AIPORTAL_CONFIG": cfg.source,
+        "AIPORTAL_DATA_DIR": str(data.root),
+        "AIPORTAL_COOKIE_SECRET": data.secret("portal-cookie-secret"),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    },
+}]
+
+# --- servers --------------------------------------------------------------------------
+c.JupyterHub.spawner_class = "spawners.local.LocalTeamSpawner"
+c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
+c.SimpleLocalProcessSpawner.home_dir_template = str(data.homes / "{username}")
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 60

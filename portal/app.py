@@ -1,0 +1,72 @@
+"""make_app(): the portal service's tornado Application, built without globals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from importlib import resources
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jupyterhub._data import DATA_FILES_PATH
+from jupyterhub.services.auth import HubOAuthCallbackHandler
+from tornado import web
+
+from .config import PortalConfig
+from .handlers import meta, pages, teams
+from .hub import HubClient
+from .rbac import ADMIN
+
+HANDLER_MODULES = [meta, teams, pages]
+
+
+def _template_dirs() -> list[str]:
+    """Ours first, then JupyterHub's own, so portal pages extend its page.html."""
+    return [str(resources.files("portal").joinpath("templates")),
+            os.path.join(DATA_FILES_PATH, "templates")]
+
+
+class _TemplateUser:
+    """What JupyterHub's page.html reads from `user`."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.json_escaped_name = json.dumps(name)[1:-1]
+
+
+def make_renderer(hub_prefix: str, prefix: str):
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(d) for d in _template_dirs()]),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+
+    def render(handler, template: str, **ns) -> str:
+        model = handler.current_user
+        scopes = set(model.get("scopes", ())) if model else set()
+        context = {
+            "base_url": hub_prefix, "prefix": "/", "portal_url": prefix,
+            "static_url": lambda path, include_version=True: f"{hub_prefix}static/{path}",
+            "user": _TemplateUser(model["name"]) if model else None,
+            "parsed_scopes": {"admin-ui"} if "admin-ui" in scopes or (model or {}).get("admin") else set(),
+            "is_operator": ADMIN in scopes, "services": [],
+            "logout_url": f"{hub_prefix}logout", "login_url": f"{hub_prefix}login",
+            "xsrf_token": handler.xsrf_token.decode() if model else "",
+            "no_spawner_check": True, "version_hash": "",
+        }
+        context.update(ns)
+        return env.get_template(template).render(**context)
+
+    return render
+
+
+def make_app(config: PortalConfig, *, hub_api_url: str, api_token: str, prefix: str,
+             hub_prefix: str = "/hub/", membership_source: str = "portal",
+             ready: asyncio.Event | None = None, **extra) -> web.Application:
+    """The portal service. Routes are the modules' `default_handlers` under `prefix`."""
+    handlers = [(prefix.rstrip("/") + "/oauth_callback", HubOAuthCallbackHandler)]
+    for module in HANDLER_MODULES:
+        handlers += [(prefix.rstrip("/") + path, cls) for path, cls in module.default_handlers]
+    settings = dict(
+        portal_config=config, hub=HubClient(hub_api_url, api_token), prefix=prefix,
+        membership_source=membership_source, ready=ready or asyncio.Event(),
+        render=make_renderer(hub_prefix, prefix), cookie_secret=extra.pop("cookie_secret"),
+        **extra)
+    return web.Application(handlers, **settings)

@@ -1,0 +1,78 @@
+"""The `aiportal` command: up, config check, token."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import config as portal_config
+
+DEFAULT_DATA_DIR = os.environ.get("AIPORTAL_DATA_DIR", "data")
+
+
+def cmd_up(args) -> int:
+    from .launcher import LaunchError, run
+
+    try:
+        return run(args.data_dir, args.config, args.port)
+    except LaunchError as e:
+        print(f"aiportal up: {e}", file=sys.stderr)
+        return 1
+
+
+def cmd_config_check(args) -> int:
+    try:
+        cfg = portal_config.load(args.file)
+    except portal_config.ConfigError as e:
+        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok ({len(cfg.teams)} team(s), {len(cfg.profiles)} profile(s))")
+    return 0
+
+
+def cmd_token(args) -> int:
+    from .tokens import TokenError, new_token
+
+    try:
+        print(new_token(args.data_dir, args.user, args.config, args.note))
+    except TokenError as e:
+        print(f"aiportal token: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aiportal", description="The aiportal platform portal.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the single-machine portal in the foreground")
+    up.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
+    up.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="state directory (default: %(default)s)")
+    up.add_argument("--port", type=int, help="public port (default: hub.port of portal.yaml)")
+    up.set_defaults(func=cmd_up)
+
+    cfg = sub.add_parser("config", help="configuration commands")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a portal.yaml")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+
+    tok = sub.add_parser("token", help="print a new hub API token for a user")
+    tok.add_argument("user")
+    tok.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    tok.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
+    tok.add_argument("--note", default="aiportal token")
+    tok.set_defaults(func=cmd_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""HTML pages: the user's teams and one page per team, inside JupyterHub's page template."""
+
+from __future__ import annotations
+
+from tornado import web
+
+from ..rbac import ADMIN, READ
+from ..teams import Team
+from .base import BaseHandler, team_scope
+
+
+class PageHandler(BaseHandler):
+    def render_page(self, template: str, **ns):
+        self.finish(self.settings["render"](self, template, **ns))
+
+
+class HomeHandler(PageHandler):
+    @web.authenticated
+    async def get(self):
+        caller = self.caller
+        teams = [Team.from_group(g, self.settings["membership_source"])
+                 for g in await self.hub.groups() if caller.can(READ, g["name"])]
+        self.render_page("home.html", teams=teams, caller=caller)
+
+
+class TeamPageHandler(PageHandler):
+    @web.authenticated
+    @team_scope(READ)
+    async def get(self, team):
+        self.render_page("team.html", team=self.team,
+                         can_admin=self.caller.can(ADMIN, team),
+                         gitlab_group_url=self.settings.get("gitlab_group_url", "").format(team=team))
+
+
+default_handlers = [
+    (r"/?", HomeHandler),
+    (r"/teams/(?P<team>[^/]+)/?", TeamPageHandler),
+]

@@ -1,0 +1,185 @@
+"""`aiportal up`: the single-machine portal, supervised from one foreground process.
+
+Starts the embedded S3 server and JupyterHub (which starts the proxy and the portal
+service), prints where to log in, and on Ctrl-C or SIGTERM stops everything in order so
+no `weed`, proxy or server process is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from importlib import resources
+from pathlib import Path
+
+from . import config as portal_config
+from .datadir import DataDir
+
+HUB_CONFIG = Path(__file__).resolve().parent.parent / "hub_config" / "jupyterhub_config.py"
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+class LaunchError(RuntimeError):
+    """A one-line reason why the portal cannot start."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_port(ip: str, port: int, what: str) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError:
+            raise LaunchError(f"port {port} on {ip} is already in use ({what}); "
+                              "stop what uses it or choose another port") from None
+
+
+def find_proxy() -> str:
+    local = PROJECT / "node_modules" / ".bin" / "configurable-http-proxy"
+    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
+    if not found:
+        raise LaunchError("configurable-http-proxy not found: run `npm install` in the project "
+                          "(make up does it)")
+    return found
+
+
+def ensure_config(data: DataDir, config_path: str | None) -> Path:
+    """The config to use; a commented default is written into the data dir on first run."""
+    if config_path:
+        return Path(config_path).resolve()
+    if not data.config.exists():
+        data.config.write_text(resources.files("portal").joinpath("default_portal.yaml").read_text())
+    return data.config
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LaunchError(f"JupyterHub exited with status {proc.returncode} during start-up "
+                              "(see its log above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise LaunchError(f"{url} did not answer within {timeout:.0f} s")
+
+
+class Portal:
+    """The running single-machine portal (also used by the tests and benchmarks)."""
+
+    def __init__(self, data_dir: str | Path, config_path: str | None = None,
+                 port: int | None = None, quiet: bool = False):
+        self.data = DataDir(data_dir).ensure()
+        self.config_path = ensure_config(self.data, config_path)
+        self.config = portal_config.load(self.config_path)
+        self.port = port or self.config.hub_port
+        self.url = f"http://{self.config.hub_ip}:{self.port}/"
+        self.quiet = quiet
+        self.hub: subprocess.Popen | None = None
+        self.storage = None
+
+    def start(self) -> Portal:
+        cfg = self.config
+        check_port(cfg.hub_ip, self.port, "hub.port")
+        if cfg.storage_endpoint is None:
+            check_port("127.0.0.1", cfg.storage_port, "storage.port")
+        proxy = find_proxy()
+        try:
+            self._start_storage()
+            env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
+                       AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
+                       AIPORTAL_HUB_PORT=str(free_port()), AIPORTAL_PROXY_API_PORT=str(free_port()),
+                       AIPORTAL_SERVICE_PORT=str(free_port()), AIPORTAL_CHP=proxy,
+                       **self._storage_env())
+            log = open(self.data.root / "logs" / "jupyterhub.log", "ab") if self.quiet else None
+            self.hub = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.data.root,
+                env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
+                start_new_session=True)
+            wait_http(f"{self.url}hub/api/", 120, self.hub)
+            wait_http(f"{self.url}services/portal/health", 120, self.hub)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_storage(self) -> None:
+        if self.config.storage_endpoint is not None:
+            return
+        from .storage import SeaweedServer
+
+        self.storage = SeaweedServer(self.data.s3, self.config.storage_port)
+        self.storage.start()
+
+    def _storage_env(self) -> dict:
+        if self.storage is None:
+            return {"AIPORTAL_S3_ENDPOINT": self.config.storage_endpoint or ""}
+        return {"AIPORTAL_S3_ENDPOINT": self.storage.endpoint}
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the hub (it stops the proxy, the service and servers), then storage."""
+        if self.hub is not None and self.hub.poll() is None:
+            self.hub.send_signal(signal.SIGTERM)
+            try:
+                self.hub.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.hub.kill()
+                self.hub.wait()
+        if self.hub is not None:
+            try:  # anything the hub left in its session (it should leave nothing)
+                os.killpg(self.hub.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.storage is not None:
+            self.storage.stop()
+            self.storage = None
+
+    def banner(self) -> str:
+        admin = self.config.first_admin
+        lines = [f"aiportal is running at {self.url}"]
+        if self.config.auth["type"] == "native":
+            lines += [f"  admin user: {admin}",
+                      f"  password:   {self.data.admin_password(admin)}"
+                      f"   (kept in {self.data.root / 'secrets' / f'password-{admin}'})"]
+        lines += [f"  config:     {self.config_path}", "Press Ctrl-C to stop."]
+        return "\n".join(lines)
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def run(data_dir: str, config_path: str | None, port: int | None) -> int:
+    """Foreground `aiportal up`: returns the exit status."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    portal = Portal(data_dir, config_path, port)
+    try:
+        portal.start()
+        print(portal.banner(), flush=True)
+        while portal.hub.poll() is None:
+            time.sleep(0.2)
+        print(f"aiportal: JupyterHub exited with status {portal.hub.returncode}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        portal.stop()
+        print("aiportal stopped.", flush=True)

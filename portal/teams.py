@@ -1,0 +1,149 @@
+"""Teams: JupyterHub groups whose settings live in the group's `properties`.
+
+The hub database is the single source of truth. portal.yaml seeds it at every start
+with a three-way merge: a setting is overwritten only when portal.yaml changed it since
+the last seed, so edits made in the portal survive restarts and config edits still apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from jsonschema import Draft202012Validator
+
+from .config import SCHEMA, PortalConfig, parse_quantity
+from .hub import HubClient
+
+log = logging.getLogger(__name__)
+SEEDED = "seeded"  # properties key holding what portal.yaml said at the last seed
+
+PATCH_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "quota": SCHEMA["$defs"]["quota"],
+    },
+    "$defs": SCHEMA["$defs"],
+}
+
+
+class TeamError(ValueError):
+    """Invalid input for a team operation; the message names the field."""
+
+
+@dataclass
+class Team:
+    """A team as the portal shows it, read from a hub group model."""
+
+    name: str
+    properties: dict
+    members: list[str]
+    membership_source: str = "portal"
+
+    @classmethod
+    def from_group(cls, group: dict, membership_source: str = "portal") -> Team:
+        return cls(name=group["name"], properties=dict(group.get("properties") or {}),
+                   members=sorted(group.get("users") or []), membership_source=membership_source)
+
+    @property
+    def display_name(self) -> str:
+        return self.properties.get("display_name") or self.name
+
+    @property
+    def quota(self) -> dict:
+        return dict(self.properties.get("quota") or {})
+
+    @property
+    def admins(self) -> list[str]:
+        return sorted(self.properties.get("admins") or [])
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name, "display_name": self.display_name, "quota": self.quota,
+            "profiles": list(self.properties.get("profiles") or []),
+            "bucket": self.properties.get("bucket", self.name),
+            "delete_policy": self.properties.get("delete_policy", "members"),
+            "members": self.members, "admins": self.admins,
+            "membership_source": self.membership_source,
+        }
+
+
+def validate_patch(body) -> dict:
+    """Check a PATCH body; return the property changes with quantities in bytes."""
+    errors = sorted(Draft202012Validator(PATCH_SCHEMA).iter_errors(body), key=lambda e: e.path)
+    if errors:
+        e = errors[0]
+        where = ".".join(map(str, e.path)) or "body"
+        message = e.message.replace("Additional properties are not allowed", "unknown field")
+        raise TeamError(f"{where}: {message}")
+    changes = dict(body)
+    if "quota" in changes:
+        quota = dict(changes["quota"])
+        for key in ("memory", "storage"):
+            if key in quota:
+                quota[key] = parse_quantity(quota[key])
+        changes["quota"] = quota
+    return changes
+
+
+def apply_patch(properties: dict, changes: dict) -> dict:
+    """New properties: display_name replaced, quota keys merged (other limits kept)."""
+    merged = dict(properties)
+    if "display_name" in changes:
+        merged["display_name"] = changes["display_name"]
+    if "quota" in changes:
+        merged["quota"] = {**(properties.get("quota") or {}), **changes["quota"]}
+    return merged
+
+
+def _flatten(props: dict) -> dict:
+    flat = {}
+    for key, value in props.items():
+        if key == "quota" and isinstance(value, dict):
+            flat.update({f"quota.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def merge_seed(current: dict, desired: dict) -> dict:
+    """Three-way merge of group properties with what portal.yaml now says (see module doc)."""
+    last = _flatten(current.get(SEEDED) or {})
+    now, want = _flatten({k: v for k, v in current.items() if k != SEEDED}), _flatten(desired)
+    for key in set(want) | set(last):
+        if key == "quota":
+            continue
+        if key not in want:  # removed from portal.yaml since the last seed
+            if key in last and now.get(key) == last[key]:
+                now.pop(key, None)
+        elif key not in now or want[key] != last.get(key):
+            now[key] = want[key]
+    merged = {k: v for k, v in now.items() if "." not in k and k != "quota"}
+    merged["quota"] = {k.split(".", 1)[1]: v for k, v in now.items() if k.startswith("quota.")}
+    merged[SEEDED] = desired
+    return merged
+
+
+async def seed_teams(hub: HubClient, config: PortalConfig, manage_members: bool = True) -> None:
+    """Create or update every team of portal.yaml in the hub; teams not in it are kept."""
+    for spec in config.teams.values():
+        desired = {**spec.properties(), "admins": sorted(spec.admins), "members": sorted(spec.members)}
+        group = await hub.group(spec.name) or await hub.create_group(spec.name)
+        props = merge_seed(group.get("properties") or {}, desired)
+        seeded_before = set((group.get("properties") or {}).get(SEEDED, {}).get("members", []))
+        props.pop("members", None)
+        if props != group.get("properties"):
+            await hub.set_group_properties(spec.name, props)
+        if manage_members:
+            wanted = set(spec.members)
+            add = sorted(wanted - seeded_before - set(group.get("users") or []))
+            drop = sorted((seeded_before - wanted) & set(group.get("users") or []))
+            if add:
+                await hub.ensure_users(add)
+                await hub.add_group_users(spec.name, add)
+            if drop:
+                await hub.remove_group_users(spec.name, drop)
+        log.info("Seeded team %s", spec.name)

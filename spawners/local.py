@@ -1,0 +1,29 @@
+"""Local-process fallback: servers as jupyterhub-singleuser processes, one home per user.
+
+Used where no container engine exists (and until containers land). Homes live under the
+data directory; dev mode starts in the user's `src` folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+from .team import TeamSpawnerMixin
+
+
+class LocalTeamSpawner(TeamSpawnerMixin, SimpleLocalProcessSpawner):
+    """A profile-aware SimpleLocalProcessSpawner (no container isolation)."""
+
+    def user_env(self, env):
+        env = super().user_env(env)
+        home = env["HOME"]
+        os.makedirs(os.path.join(home, "src"), exist_ok=True)
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        if os.getuid() == 0:
+            args.append("--allow-root")
+        return args

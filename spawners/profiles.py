@@ -1,0 +1,106 @@
+"""Profile resolution shared by every spawner backend.
+
+user options {"team", "profile"} + the user's teams (hub groups) + declared profiles
+→ a ResolvedProfile. Pure functions: no hub, no engine, so both backends and the tests
+use exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+#: Where each app opens, relative to the server's URL. Apps as data; more come with apps.yaml.
+APP_URLS = {"jupyter": "/lab", "desktop": "/desktop/"}
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class ProfileError(ValueError):
+    """user_options that cannot be honoured; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class ResolvedProfile:
+    team: str
+    profile: str
+    display_name: str
+    image: str
+    mode: str
+    cpu: float
+    memory: int
+    gpus: int
+    app: str
+
+    @property
+    def default_url(self) -> str:
+        return APP_URLS.get(self.app, "/")
+
+
+def allowed(teams: dict[str, dict], profiles: dict[str, dict]) -> dict[str, list[str]]:
+    """team → the profile names it may use that are actually defined, in declared order."""
+    return {team: [p for p in (props.get("profiles") or []) if p in profiles]
+            for team, props in sorted(teams.items())}
+
+
+def resolve(options, teams: dict[str, dict], profiles: dict[str, dict]) -> ResolvedProfile:
+    """Check options against the user's teams; raise ProfileError saying what is wrong."""
+    if not isinstance(options, dict):
+        raise ProfileError("user_options must be a JSON object with 'team' and 'profile'")
+    unknown = set(options) - {"team", "profile"}
+    if unknown:
+        raise ProfileError(f"unknown user option(s): {', '.join(sorted(map(str, unknown)))}")
+    choices = allowed(teams, profiles)
+    team, profile = options.get("team"), options.get("profile")
+    if team is None and len(choices) == 1:
+        team = next(iter(choices))
+    if not isinstance(team, str) or not _NAME.match(team):
+        raise ProfileError("team: give the name of one of your teams"
+                           + (f" ({', '.join(choices)})" if choices else ": you are in no team"))
+    if team not in choices:
+        raise ProfileError(f"team: you are not a member of team {team!r}")
+    if profile is None and len(choices[team]) == 1:
+        profile = choices[team][0]
+    if not isinstance(profile, str) or profile not in choices[team]:
+        names = ", ".join(choices[team]) or "none"
+        raise ProfileError(f"profile: {str(profile)[:64]!r} is not allowed for team {team!r} "
+                           f"(allowed: {names})")
+    p = profiles[profile]
+    return ResolvedProfile(team=team, profile=profile, display_name=p.get("display_name", profile),
+                           image=p["image"], mode=p.get("mode", "dev"), cpu=p.get("cpu", 1),
+                           memory=p.get("memory", 2 * 10**9), gpus=p.get("gpus", 0),
+                           app=p.get("app", "jupyter"))
+
+
+def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[str, str]) -> str:
+    """The spawn form: one radio per (team, profile) the user may start; `notes` per team."""
+    choices = allowed(teams, profiles)
+    if not any(choices.values()):
+        return ('<div class="alert alert-warning" id="no-profiles">You are in no team with a '
+                'profile to start. Ask a team admin.</div>')
+    parts, first = [], True
+    for team, names in choices.items():
+        label = html.escape(teams[team].get("display_name") or team)
+        note = html.escape(notes.get(team, ""))
+        parts.append(f'<fieldset class="mb-3"><legend class="h6">{label} '
+                     f'<small class="text-body-secondary">{note}</small></legend>')
+        for name in names:
+            p = profiles[name]
+            value = html.escape(f"{team}/{name}")
+            desc = html.escape(f"{p.get('cpu', 1)} CPU, {p.get('memory', 0) / 2**30:.0f} GiB, "
+                               f"{p.get('gpus', 0)} GPU, {p.get('mode', 'dev')} mode")
+            parts.append(
+                f'<div class="form-check"><input class="form-check-input" type="radio" '
+                f'name="profile" id="p-{value}" value="{value}"{" checked" if first else ""}>'
+                f'<label class="form-check-label" for="p-{value}">'
+                f'{html.escape(p.get("display_name", name))} <small>({desc})</small></label></div>')
+            first = False
+        parts.append("</fieldset>")
+    return "\n".join(parts)
+
+
+def options_from_form(formdata: dict) -> dict:
+    """'team/profile' from the radio button → {"team", "profile"}."""
+    value = (formdata.get("profile") or [""])[0]
+    team, _, profile = value.partition("/")
+    return {"team": team, "profile": profile}

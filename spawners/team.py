@@ -1,0 +1,63 @@
+"""TeamSpawnerMixin: what every backend adds to its JupyterHub spawner.
+
+The form, validation of user_options, and the resolved profile; backends read
+`self.profile` in start().
+"""
+
+from __future__ import annotations
+
+from tornado import web
+from traitlets import Any, Dict
+
+from .profiles import ProfileError, ResolvedProfile, options_form, options_from_form, resolve
+
+
+class TeamSpawnerMixin:
+    profiles = Dict(config=True, help="Declared profiles by name (from portal.yaml).")
+    profile = Any(None, allow_none=True, help="The ResolvedProfile of the current spawn.")
+
+    def user_teams(self) -> dict[str, dict]:
+        """The user's teams as hub groups: name → properties."""
+        return {g.name: dict(g.properties or {}) for g in self.user.groups}
+
+    def team_notes(self, teams: dict[str, dict]) -> dict[str, str]:
+        """Per-team remarks for the form; backends add GPU availability."""
+        return {}
+
+    def _options_form(self, spawner=None):
+        teams = self.user_teams()
+        return options_form(teams, self.profiles, self.team_notes(teams))
+
+    def options_from_form(self, formdata):
+        return options_from_form(formdata)
+
+    def _apply_options(self, spawner, user_options):
+        try:
+            self.profile = resolve(user_options, self.user_teams(), self.profiles)
+        except ProfileError as e:
+            raise web.HTTPError(400, str(e)) from None
+        self.default_url = self.profile.default_url
+        self.log.info("%s starts %s of team %s", self._log_name, self.profile.profile,
+                      self.profile.team)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.apply_user_options:
+            self.apply_user_options = self._apply_options
+        if not self.options_form:
+            self.options_form = self._options_form
+
+    def get_state(self):
+        state = super().get_state()
+        if self.profile:
+            state["profile"] = self.profile.__dict__
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        if state.get("profile"):
+            self.profile = ResolvedProfile(**state["profile"])
+
+    def clear_state(self):
+        super().clear_state()
+        self.profile = None

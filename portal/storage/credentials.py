@@ -64,6 +64,19 @@ def load_or_create(path: Path) -> Credentials:
     return creds
 
 
+class KeyMemory:
+    """Credentials by name (a team), kept only as long as this process lives."""
+
+    def __init__(self):
+        self._data: dict[str, Credentials] = {}
+
+    def get(self, name: str) -> Credentials | None:
+        return self._data.get(name)
+
+    def put(self, name: str, creds: Credentials) -> None:
+        self._data[name] = creds
+
+
 class KeyFile:
     """A 0600 JSON file mapping a name (a team) to its credentials."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .credentials import Credentials, write_private_json
 from .server import ServerProcess, StorageServerError, free_port, port_is_free
-from .store import StoreAdmin, StorageAdminError
+from .store import StorageAdminError, StoreAdmin
 
 TEAM_ACTIONS = ("Read", "Write", "List", "Tagging")
 ADMIN_IDENTITY = "aiportal-admin"
@@ -72,9 +72,10 @@ class SeaweedServer(ServerProcess):
 
     @property
     def store_options(self) -> dict:
-        h = self.connect_host
-        return {"master": f"{h}:{self.ports['master']}", "filer": f"{h}:{self.ports['filer']}",
-                "weed": str(self.binary)}
+        # SeaweedFS addresses are "host:port.grpcPort" when gRPC is not port + 10000.
+        h, p = self.connect_host, self.ports
+        return {"master": f"{h}:{p['master']}.{p['master_grpc']}",
+                "filer": f"{h}:{p['filer']}.{p['filer_grpc']}", "weed": str(self.binary)}
 
     def _load_ports(self) -> dict[str, int]:
         path = self.data_dir / "weed-ports.json"
@@ -141,7 +142,8 @@ class SeaweedServer(ServerProcess):
 class SeaweedStore(StoreAdmin):
     """Team identity ``aiportal-team-<team>`` with actions ``Read/Write/List/Tagging:<bucket>``.
 
-    Changes go through ``weed shell`` (``master`` and ``filer`` are its ``host:port``).
+    Changes go through ``weed shell``; ``master`` and ``filer`` are SeaweedFS addresses,
+    ``host:port`` or ``host:port.grpcPort``.
     """
 
     kind = "seaweedfs"

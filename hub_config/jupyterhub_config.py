@@ -31,6 +31,8 @@ c.ConfigurableHTTPProxy.auth_token = data.secret("proxy-token")
 c.ConfigurableHTTPProxy.command = [env("AIPORTAL_CHP", "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(data.root / "proxy.pid")
 c.JupyterHub.cleanup_servers = True
+c.JupyterHub.allow_named_servers = True  # app sessions are named servers
+c.JupyterHub.named_server_limit_per_user = 5
 c.JupyterHub.default_url = "/services/portal/"
 
 # --- authentication -------------------------------------------------------------------
@@ -47,6 +49,7 @@ if cfg.auth["type"] == "gitlab":
         c.GitLabOAuthenticator.allowed_gitlab_groups = set(gl["allowed_groups"])
 else:
     c.JupyterHub.authenticator_class = "portal.auth.PortalAuthenticator"
+    c.PortalAuthenticator.allow_all = True  # authenticate() itself refuses unapproved sign-ups
     c.PortalAuthenticator.open_signup = cfg.auth["open_signup"]
     c.PortalAuthenticator.minimum_password_length = cfg.auth["minimum_password_length"]
     c.PortalAuthenticator.bootstrap_admin = cfg.first_admin

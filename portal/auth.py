@@ -5,7 +5,28 @@ with a generated password that `aiportal up` prints.
 """
 
 from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import LoginHandler
 from traitlets import Unicode
+
+
+class _NoTimer:
+    def start(self):
+        return self
+
+    def stop(self, send=True):
+        return None
+
+
+class _NoStatsd:
+    def timer(self, name):
+        return _NoTimer()
+
+
+class PortalLoginHandler(LoginHandler):
+    """nativeauthenticator 1.3.0 still times logins with `self.statsd`, which JupyterHub 6
+    removed; without this the login POST fails with AttributeError (HTTP 500)."""
+
+    statsd = _NoStatsd()
 
 
 class PortalAuthenticator(NativeAuthenticator):
@@ -20,3 +41,7 @@ class PortalAuthenticator(NativeAuthenticator):
             if not self.user_exists(self.bootstrap_admin):
                 self.create_user(self.bootstrap_admin, self.bootstrap_password)
                 self.log.info("Created bootstrap admin %s", self.bootstrap_admin)
+
+    def get_handlers(self, app):
+        return [(path, PortalLoginHandler if handler is LoginHandler else handler)
+                for path, handler in super().get_handlers(app)]

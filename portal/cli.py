@@ -11,11 +11,20 @@ from . import config as portal_config
 DEFAULT_DATA_DIR = os.environ.get("AIPORTAL_DATA_DIR", "data")
 
 
+def _print_config_error(e: portal_config.ConfigError) -> int:
+    print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
+    for problem in e.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_up(args) -> int:
     from .launcher import LaunchError, run
 
     try:
         return run(args.data_dir, args.config, args.port)
+    except portal_config.ConfigError as e:
+        return _print_config_error(e)
     except LaunchError as e:
         print(f"aiportal up: {e}", file=sys.stderr)
         return 1
@@ -25,10 +34,7 @@ def cmd_config_check(args) -> int:
     try:
         cfg = portal_config.load(args.file)
     except portal_config.ConfigError as e:
-        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
-        for problem in e.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _print_config_error(e)
     print(f"{args.file}: ok ({len(cfg.teams)} team(s), {len(cfg.profiles)} profile(s))")
     return 0
 

@@ -105,8 +105,7 @@ class Portal:
             env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
                        AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
                        AIPORTAL_HUB_PORT=str(free_port()), AIPORTAL_PROXY_API_PORT=str(free_port()),
-                       AIPORTAL_SERVICE_PORT=str(free_port()), AIPORTAL_CHP=proxy,
-                       **self._storage_env())
+                       AIPORTAL_SERVICE_PORT=str(free_port()), AIPORTAL_CHP=proxy)
             log = open(self.data.root / "logs" / "jupyterhub.log", "ab") if self.quiet else None
             self.hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.data.root,
@@ -122,15 +121,10 @@ class Portal:
     def _start_storage(self) -> None:
         if self.config.storage_endpoint is not None:
             return
-        from .storage import SeaweedServer
+        from .storage import SERVERS
 
-        self.storage = SeaweedServer(self.data.s3, self.config.storage_port)
+        self.storage = SERVERS[self.config.storage_type](self.data.s3, self.config.storage_port)
         self.storage.start()
-
-    def _storage_env(self) -> dict:
-        if self.storage is None:
-            return {"AIPORTAL_S3_ENDPOINT": self.config.storage_endpoint or ""}
-        return {"AIPORTAL_S3_ENDPOINT": self.storage.endpoint}
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the hub (it stops the proxy, the service and servers), then storage."""

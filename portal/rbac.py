@@ -51,20 +51,23 @@ def hub_roles(config: PortalConfig, service: str = "portal") -> list[dict]:
 
 
 class Caller:
-    """What the authenticated hub user model allows, per team."""
+    """What the authenticated hub user model allows, per team.
+
+    Membership is read from the live group (`members`), not from the user model, which
+    HubAuth caches for minutes: a removed member loses access at once.
+    """
 
     def __init__(self, model: dict):
         self.model = model
         self.name: str = model["name"]
         self.scopes = set(model.get("scopes", ()))
-        self.groups = set(model.get("groups") or ())
 
     @property
     def is_operator(self) -> bool:
         return ADMIN in self.scopes or bool(self.model.get("admin"))
 
-    def can(self, scope: str, team: str) -> bool:
+    def can(self, scope: str, team: str, members=()) -> bool:
         """Membership grants READ; anything else needs the scope for that group."""
-        if self.is_operator or (scope == READ and team in self.groups):
+        if self.is_operator or (scope == READ and self.name in members):
             return True
         return bool(check_scopes({f"{scope}!group={team}"}, self.scopes))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from urllib.parse import urlparse
 
 from tornado.httpserver import HTTPServer
@@ -17,9 +18,17 @@ from tornado.httpserver import HTTPServer
 from . import config as portal_config
 from .app import make_app
 from .hub import HubError
+from .storage import StorageAdminError, store_from_config
 from .teams import seed_teams
 
 log = logging.getLogger("portal")
+
+
+async def ensure_buckets(hub, store) -> None:
+    """One bucket per team, for teams from portal.yaml and teams created in the hub."""
+    for group in await hub.groups():
+        bucket = (group.get("properties") or {}).get("bucket") or group["name"]
+        await asyncio.to_thread(store.ensure_bucket, bucket)
 
 
 async def _seed_when_hub_answers(app, config, ready: asyncio.Event):
@@ -27,8 +36,9 @@ async def _seed_when_hub_answers(app, config, ready: asyncio.Event):
     for attempt in range(120):
         try:
             await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
+            await ensure_buckets(hub, app.settings["store"])
             break
-        except (HubError, OSError) as e:
+        except (HubError, OSError, StorageAdminError) as e:
             if attempt % 10 == 0:
                 log.info("waiting for the hub API to seed teams: %s", e)
             await asyncio.sleep(0.5)
@@ -50,16 +60,20 @@ async def main() -> None:
         api_token=os.environ["JUPYTERHUB_API_TOKEN"],
         prefix=os.environ["JUPYTERHUB_SERVICE_PREFIX"], membership_source=membership,
         ready=ready, cookie_secret=os.environ["AIPORTAL_COOKIE_SECRET"],
+        store=store_from_config(config, os.environ["AIPORTAL_DATA_DIR"]),
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"
                           if membership == "gitlab" else ""))
     server = HTTPServer(app, xheaders=True)
     server.listen(url.port, url.hostname)
     log.info("portal listening on %s", url.geturl())
     seeding = asyncio.create_task(_seed_when_hub_answers(app, config, ready))
-    try:
-        await asyncio.Event().wait()
-    finally:
-        seeding.cancel()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the hub stops its services with SIGTERM
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    seeding.cancel()
+    server.stop()
+    log.info("portal stopped")
 
 
 if __name__ == "__main__":

@@ -7,14 +7,21 @@ data directory; dev mode starts in the user's `src` folder.
 from __future__ import annotations
 
 import os
+import sys
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from traitlets import default
 
 from .team import TeamSpawnerMixin
 
 
 class LocalTeamSpawner(TeamSpawnerMixin, SimpleLocalProcessSpawner):
     """A profile-aware SimpleLocalProcessSpawner (no container isolation)."""
+
+    @default("cmd")
+    def _cmd_default(self):
+        # the hub's own environment, whether or not its bin/ is on PATH
+        return [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
 
     def user_env(self, env):
         env = super().user_env(env)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from tornado import web
 from traitlets import Any, Dict
+from traitlets.config import LoggingConfigurable
 
 from .profiles import ProfileError, ResolvedProfile, options_form, options_from_form, resolve
 
 
-class TeamSpawnerMixin:
+class TeamSpawnerMixin(LoggingConfigurable):
     profiles = Dict(config=True, help="Declared profiles by name (from portal.yaml).")
     profile = Any(None, allow_none=True, help="The ResolvedProfile of the current spawn.")
 

@@ -46,10 +46,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     async def get_team(self, name: str) -> Team:
         """The team, or 404 (also for existing teams the caller may not read)."""
         caller = self.caller
-        group = None
-        if caller and caller.can(READ, name):
-            group = await self.hub.group(name)
-        if group is None:
+        group = await self.hub.group(name) if caller else None
+        if group is None or not caller.can(READ, name, group.get("users") or ()):
             raise web.HTTPError(404, f"no team {name!r}")
         return Team.from_group(group, self.settings.get("membership_source", "portal"))
 
@@ -109,7 +107,7 @@ def team_scope(scope: str):
         @functools.wraps(method)
         async def wrapper(self, team, *args, **kwargs):
             self.team = await self.get_team(team)
-            if not self.caller.can(scope, team):
+            if not self.caller.can(scope, team, self.team.members):
                 raise web.HTTPError(403, f"{scope} on team {team!r} is required")
             return await method(self, team, *args, **kwargs)
 

@@ -19,7 +19,7 @@ class HomeHandler(PageHandler):
     async def get(self):
         caller = self.caller
         teams = [Team.from_group(g, self.settings["membership_source"])
-                 for g in await self.hub.groups() if caller.can(READ, g["name"])]
+                 for g in await self.hub.groups() if caller.can(READ, g["name"], g.get("users") or ())]
         self.render_page("home.html", teams=teams, caller=caller)
 
 

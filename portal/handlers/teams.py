@@ -18,7 +18,7 @@ class TeamsHandler(APIHandler):
         caller = self.caller
         groups = await self.hub.groups()
         teams = [Team.from_group(g, self.settings["membership_source"]) for g in groups
-                 if caller.can(READ, g["name"])]
+                 if caller.can(READ, g["name"], g.get("users") or ())]
         self.write_json({"items": [t.as_json() for t in teams]})
 
 

@@ -7,6 +7,9 @@ module (``seaweedfs.py``, ``minio.py``) creates in its own way.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from .credentials import Credentials
 from .minio import MinioServer, MinioStore
 from .seaweedfs import SeaweedServer, SeaweedStore
@@ -31,7 +34,24 @@ def open_store(kind: str, endpoint: str, admin: Credentials, **options) -> Store
     return cls(endpoint, admin, **options)
 
 
+def store_from_config(config, data_dir) -> StoreAdmin:
+    """The admin view of the configured store, from any process of the portal.
+
+    An embedded server's admin keys and ports are read from its data directory; an
+    external server's admin keys come from AIPORTAL_S3_ACCESS_KEY/AIPORTAL_S3_SECRET_KEY
+    (a Kubernetes Secret in the chart), never from portal.yaml.
+    """
+    if config.storage_endpoint is None:
+        return SERVERS[config.storage_type](Path(data_dir) / "s3", config.storage_port).open_store()
+    try:
+        admin = Credentials(os.environ["AIPORTAL_S3_ACCESS_KEY"], os.environ["AIPORTAL_S3_SECRET_KEY"])
+    except KeyError as e:
+        raise StorageAdminError(f"{e.args[0]} must be set for storage.endpoint "
+                                f"{config.storage_endpoint}") from None
+    return open_store(config.storage_type, config.storage_endpoint, admin)
+
+
 __all__ = [
     "Credentials", "MinioServer", "MinioStore", "SeaweedServer", "SeaweedStore",
-    "StoreAdmin", "StorageAdminError", "StorageServerError", "free_port", "open_store",
+    "StoreAdmin", "StorageAdminError", "StorageServerError", "free_port", "open_store", "store_from_config",
 ]

@@ -1,0 +1,53 @@
+# aiportal: `make up` runs the single-machine portal, `make test` runs every test.
+# Everything is installed by these targets; built artefacts that are slow to make
+# (the MinIO binary, the base rootfs, images) are cached in $(AIPORTAL_CACHE).
+
+PYTHON ?= python3
+VENV := .venv
+DATA_DIR ?= data
+PORT ?=
+CONFIG ?=
+export AIPORTAL_CACHE ?= $(HOME)/.cache/aiportal
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+UP_ARGS := --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
+
+.PHONY: up test setup deps images minio bench lint clean
+
+up: setup
+	@if command -v podman >/dev/null; then scripts/build-images.sh; fi
+	$(VENV)/bin/aiportal up $(UP_ARGS)
+
+test: setup deps minio images
+	$(VENV)/bin/pytest
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps:
+	scripts/system-deps.sh
+	scripts/podman-setup.sh
+
+minio:
+	scripts/install-minio.sh >/dev/null
+
+images: deps
+	scripts/build-images.sh
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+lint: setup
+	$(VENV)/bin/ruff check portal spawners hub_config tests benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules *.egg-info test-artifacts

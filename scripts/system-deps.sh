@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System packages the tests need, installed through apt-get when missing (as root).
+#   chromium - the real browser Playwright drives (no browser download is possible here)
+# Podman, runc and debootstrap come from scripts/podman-setup.sh.
+set -euo pipefail
+
+PKGS=(chromium)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "system-deps: missing ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-cache show "${missing[@]}" >/dev/null 2>&1 || apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "system-deps: installed ${missing[*]}"

@@ -1,0 +1,113 @@
+"""Fixtures shared by every test package.
+
+- `artifacts`: folder for screenshots and logs kept after the run (test-artifacts/).
+- `portal_factory`: starts a real single-machine portal (hub, proxy, portal service,
+  SeaweedFS) on free ports in a fresh data dir; stops it at the end of the test.
+- `portal`: one such portal for the whole session, with teams team-a and team-b.
+- `token`: token(user) → a hub API token for that user on the session portal.
+- `api`: api(user) → a requests.Session for the portal API as that user.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from portal.launcher import Portal
+from portal.tokens import new_token
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+TEST_CONFIG = {
+    "hub": {"admin_users": ["admin"]},
+    "auth": {"type": "native", "minimum_password_length": 8},
+    "profiles": {
+        "cpu": {"display_name": "CPU notebook", "image": "localhost/aiportal-dev:latest",
+                "cpu": 1, "memory": "1Gi"},
+        "gpu": {"display_name": "GPU notebook", "image": "localhost/aiportal-dev:latest",
+                "cpu": 2, "memory": "4Gi", "gpus": 1},
+    },
+    "teams": [
+        {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob"],
+         "quota": {"gpus": 2, "cpu": 8, "memory": "32Gi", "storage": "10Gi"},
+         "profiles": ["cpu", "gpu"]},
+        {"name": "team-b", "display_name": "Team B", "members": ["carol"], "profiles": ["cpu"]},
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, data: dict, **storage) -> Path:
+    data = dict(data, storage={"port": free_port(), **storage})
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def portal_factory(tmp_path):
+    started = []
+
+    def start(config: dict = TEST_CONFIG, data_dir: Path | None = None) -> Portal:
+        data_dir = data_dir or tmp_path / f"data{len(started)}"
+        data_dir.mkdir(exist_ok=True)
+        path = write_config(data_dir / "test-portal.yaml", config)
+        p = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("portal")
+    path = write_config(data_dir / "test-portal.yaml", TEST_CONFIG)
+    p = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
+    yield p
+    p.stop()
+    log = data_dir / "logs" / "jupyterhub.log"
+    if log.exists() and os.environ.get("CI"):
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "session-jupyterhub.log").write_bytes(log.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def token(portal):
+    cache: dict[str, str] = {}
+
+    def get(user: str) -> str:
+        if user not in cache:
+            cache[user] = new_token(portal.data.root, user, str(portal.config_path))
+        return cache[user]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def api(portal, token):
+    def session_for(user: str) -> requests.Session:
+        s = requests.Session()
+        s.headers["Authorization"] = f"token {token(user)}"
+        s.base = f"{portal.url}services/portal/api/v1"
+        return s
+
+    return session_for

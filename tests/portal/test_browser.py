@@ -1,0 +1,67 @@
+"""Sign-up, admin approval, team membership and login in a real browser."""
+
+import pytest
+
+from tests.browser import chromium, login
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+def test_signup_approval_and_login(portal, browser, artifacts):
+    url = portal.url
+    dave = browser.new_page()
+    dave.goto(f"{url}hub/signup")
+    dave.fill("#username_input", "dave")
+    dave.fill("#password_input", PASSWORD)
+    dave.fill("#password_confirmation_input", PASSWORD)
+    with dave.expect_navigation():
+        dave.click("#signup_submit")
+    dave.screenshot(path=str(artifacts / "signup-done.png"))
+    assert "admin" in dave.locator("body").inner_text().lower()  # "...sent to the admin..."
+
+    login(dave, url, "dave", PASSWORD)
+    assert "/hub/login" in dave.url, "an unapproved sign-up must not log in"
+
+    admin = browser.new_context().new_page()
+    login(admin, url, "admin", portal.data.admin_password("admin"))
+    assert "/services/portal/" in admin.url, admin.url
+    admin.goto(f"{url}hub/authorize")
+    admin.screenshot(path=str(artifacts / "signup-approval.png"), full_page=True)
+    admin.click("a[href$='authorize/dave']")
+    admin.wait_for_load_state("networkidle")
+
+    dave = browser.new_context().new_page()
+    login(dave, url, "dave", PASSWORD)
+    assert dave.url.endswith("/services/portal/"), dave.url
+    assert dave.locator("#no-teams").is_visible()
+
+    admin.goto(f"{url}services/portal/teams/team-b")
+    admin.fill("#member-form input[name=user]", "dave")
+    admin.click("#member-form button")
+    admin.wait_for_selector("li[data-member=dave]")
+    admin.screenshot(path=str(artifacts / "team-page-admin.png"), full_page=True)
+
+    dave.reload()
+    cards = dave.locator(".team-card")
+    assert cards.count() == 1
+    assert cards.first.get_attribute("data-team") == "team-b"
+    assert "Team B" in cards.first.inner_text()
+    assert dave.locator("#login_widget").inner_text().strip().startswith("dave")
+    dave.screenshot(path=str(artifacts / "portal-home.png"), full_page=True)
+    dave.goto(f"{url}services/portal/teams/team-a")
+    assert "404" in dave.locator("h1").inner_text()
+
+
+def test_plain_member_sees_no_admin_controls(portal, browser):
+    page = browser.new_context().new_page()
+    login(page, portal.url, "dave", PASSWORD)
+    page.goto(f"{portal.url}services/portal/teams/team-b")
+    assert page.locator("li[data-member=dave]").count() == 1
+    assert page.locator("#settings-form").count() == 0
+    assert page.locator("#member-form").count() == 0

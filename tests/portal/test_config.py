@@ -1,0 +1,78 @@
+"""portal.yaml validation through `aiportal config check`, as an operator runs it."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from portal import config
+
+GOOD = {"profiles": {"cpu": {"image": "img"}},
+        "teams": [{"name": "team-a", "profiles": ["cpu"], "quota": {"gpus": 1}}]}
+
+
+def check(tmp_path, text: str):
+    path = tmp_path / "portal.yaml"
+    path.write_text(text)
+    return subprocess.run([sys.executable, "-m", "portal.cli", "config", "check", str(path)],
+                          capture_output=True, text=True)
+
+
+def test_default_config_is_valid(tmp_path):
+    from importlib import resources
+    r = check(tmp_path, resources.files("portal").joinpath("default_portal.yaml").read_text())
+    assert r.returncode == 0, r.stderr
+    assert "ok" in r.stdout
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    (lambda c: c.update(colour="blue"), "(top level): unknown key ('colour' was unexpected)"),
+    (lambda c: c["teams"][0].update(gpus=2), "teams[0]: unknown key ('gpus' was unexpected)"),
+    (lambda c: c["teams"][0]["quota"].update(gpus="two"), "teams[0].quota.gpus: 'two' is not of type 'integer'"),
+    (lambda c: c["teams"][0]["quota"].update(gpus=-1), "teams[0].quota.gpus: -1 is less than the minimum of 0"),
+    (lambda c: c["teams"][0]["quota"].update(storage="-5G"), "teams[0].quota.storage"),
+    (lambda c: c["teams"][0].update(name="Team_A"), "teams[0].name: 'Team_A' is not a valid team name"),
+    (lambda c: c["teams"][0].update(name="-a"), "teams[0].name: '-a' is not a valid team name"),
+    (lambda c: c["teams"][0].update(name="a" * 64), "is not a valid team name"),
+    (lambda c: c["teams"].append({"name": "team-a"}), "teams[1].name: duplicate team 'team-a' (first at teams[0])"),
+    (lambda c: c["teams"][0].update(profiles=["gpu"]),
+     "teams[0].profiles[0]: profile 'gpu' is not defined under profiles"),
+    (lambda c: c["profiles"]["cpu"].update(mode="debug"), "profiles.cpu.mode"),
+    (lambda c: c.update(hub={"port": 70000}), "hub.port: 70000 is greater than the maximum of 65535"),
+])
+def test_each_error_names_the_field(tmp_path, mutate, expected):
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    mutate(data)
+    r = check(tmp_path, yaml.safe_dump(data))
+    assert r.returncode == 1
+    assert expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_all_errors_reported_at_once(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["teams"] += [{"name": "team-a"}, {"name": "x", "profiles": ["nope"], "quota": {"cpu": -1}}]
+    r = check(tmp_path, yaml.safe_dump(data))
+    assert "3 problem(s)" in r.stderr, r.stderr
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    r = check(tmp_path, "teams: [\n")
+    assert r.returncode == 1 and "invalid YAML" in r.stderr and "line" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "portal.cli", "config", "check", str(tmp_path / "no.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot read file" in r.stderr
+
+
+def test_quantities():
+    assert config.parse_quantity("8Gi") == 8 * 2**30
+    assert config.parse_quantity("500G") == 500 * 10**9
+    assert config.parse_quantity(1024) == 1024
+    with pytest.raises(ValueError):
+        config.parse_quantity("8 gigs")
+
+
+def test_admins_are_members():
+    cfg = config.validate({"teams": [{"name": "a", "admins": ["x"], "members": ["y"]}]})
+    assert cfg.teams["a"].members == ("y", "x")

@@ -1,0 +1,149 @@
+"""The teams API as members, other teams, team admins and hub admins see it."""
+
+import re
+
+import pytest
+import requests
+
+from portal.app import HANDLER_MODULES
+
+
+def test_member_sees_only_own_teams(api):
+    bob = api("bob")
+    r = bob.get(f"{bob.base}/teams")
+    assert r.status_code == 200
+    assert [t["name"] for t in r.json()["items"]] == ["team-a"]
+    team = bob.get(f"{bob.base}/teams/team-a").json()
+    assert team["display_name"] == "Team A"
+    assert team["quota"]["gpus"] == 2 and team["quota"]["memory"] == 32 * 2**30
+    assert {"alice", "bob"} <= set(team["members"]) and team["admins"] == ["alice"]
+    assert team["profiles"] == ["cpu", "gpu"]
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/teams/team-a", None),
+    ("PATCH", "/teams/team-a", {"display_name": "pwned"}),
+    ("PUT", "/teams/team-a/members/carol", None),
+    ("DELETE", "/teams/team-a/members/bob", None),
+])
+def test_other_team_gets_404_not_403(api, method, path, body):
+    carol = api("carol")
+    r = carol.request(method, carol.base + path, json=body)
+    assert r.status_code == 404, r.text
+    assert r.json() == {"status": 404, "message": "no team 'team-a'"}
+    assert api("alice").get(f"{carol.base}/teams/team-a").json()["display_name"] == "Team A"
+
+
+def test_unknown_team_is_the_same_404(api):
+    carol = api("carol")
+    r = carol.get(f"{carol.base}/teams/no-such-team")
+    assert r.status_code == 404 and r.json()["message"] == "no team 'no-such-team'"
+
+
+def test_team_admin_patches_quota_and_name(api):
+    alice = api("alice")
+    r = alice.patch(f"{alice.base}/teams/team-a",
+                    json={"display_name": "Team A (imaging)", "quota": {"gpus": 3, "storage": "20Gi"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["quota"] == {"gpus": 3, "cpu": 8, "memory": 32 * 2**30, "storage": 20 * 2**30}
+    seen_by_bob = api("bob").get(f"{alice.base}/teams/team-a").json()
+    assert seen_by_bob["display_name"] == "Team A (imaging)" and seen_by_bob["quota"]["gpus"] == 3
+    alice.patch(f"{alice.base}/teams/team-a", json={"display_name": "Team A", "quota": {"gpus": 2}})
+
+
+def test_plain_member_cannot_patch(api):
+    bob = api("bob")
+    r = bob.patch(f"{bob.base}/teams/team-a", json={"quota": {"gpus": 99}})
+    assert r.status_code == 403
+    assert "custom:portal:admin" in r.json()["message"]
+    assert bob.get(f"{bob.base}/teams/team-a").json()["quota"]["gpus"] == 2
+
+
+def test_team_admin_of_a_cannot_patch_b(api):
+    alice = api("alice")
+    assert alice.patch(f"{alice.base}/teams/team-b", json={"display_name": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"quota": {"gpus": -1}}, "quota.gpus"),
+    ({"quota": {"memory": "lots"}}, "quota.memory"),
+    ({"quota": {"gpus": "2"}}, "quota.gpus"),
+    ({"display_name": ""}, "display_name"),
+    ({"display_name": "x" * 201}, "display_name"),
+    ({"name": "team-b"}, "unknown field"),
+    ({}, "body"),
+    ([1, 2], "body"),
+])
+def test_invalid_patch_is_400_naming_the_field(api, body, field):
+    alice = api("alice")
+    r = alice.patch(f"{alice.base}/teams/team-a", json=body)
+    assert r.status_code == 400, r.text
+    assert field in r.json()["message"]
+    assert alice.get(f"{alice.base}/teams/team-a").json()["display_name"] == "Team A"
+
+
+def test_non_json_body_is_400(api):
+    alice = api("alice")
+    r = alice.patch(f"{alice.base}/teams/team-a", data="{not json",
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "JSON" in r.json()["message"]
+
+
+def test_hub_admin_sees_and_manages_every_team(api):
+    admin = api("admin")
+    names = [t["name"] for t in admin.get(f"{admin.base}/teams").json()["items"]]
+    assert {"team-a", "team-b"} <= set(names)
+    r = admin.patch(f"{admin.base}/teams/team-b", json={"quota": {"gpus": 1}})
+    assert r.status_code == 200 and r.json()["quota"]["gpus"] == 1
+
+
+def test_team_admin_adds_and_removes_members(api, portal):
+    alice = api("alice")
+    r = alice.put(f"{alice.base}/teams/team-a/members/carol")
+    assert r.status_code == 200 and "carol" in r.json()["members"]
+    carol = api("carol")
+    assert {t["name"] for t in carol.get(f"{carol.base}/teams").json()["items"]} == {"team-a", "team-b"}
+    r = alice.delete(f"{alice.base}/teams/team-a/members/carol")
+    assert r.status_code == 200 and "carol" not in r.json()["members"]
+    assert carol.get(f"{carol.base}/teams/team-a").status_code == 404
+
+
+@pytest.mark.parametrize("user,status", [
+    ("nobody-here", 404), ("Bad%20Name", 400), ("-leading", 400), ("%3Cb%3Ex", 400)])
+def test_bad_member_names(api, user, status):
+    alice = api("alice")
+    r = alice.put(f"{alice.base}/teams/team-a/members/{user}")
+    assert r.status_code == status, r.text
+    assert r.json()["message"]
+
+
+def test_plain_member_cannot_change_members(api):
+    bob = api("bob")
+    assert bob.put(f"{bob.base}/teams/team-a/members/carol").status_code == 403
+    assert bob.delete(f"{bob.base}/teams/team-a/members/alice").status_code == 403
+
+
+def test_no_token_no_access(portal):
+    base = f"{portal.url}services/portal/api/v1"
+    assert requests.get(f"{base}/teams").status_code == 403
+    bad = requests.get(f"{base}/teams", headers={"Authorization": "token not-a-token"})
+    assert bad.status_code == 403 and "message" in bad.json()
+
+
+def test_cookie_requests_need_xsrf(portal, token):
+    """A forged cross-site PATCH carrying only cookies is not authenticated."""
+    s = requests.Session()
+    r = s.patch(f"{portal.url}services/portal/api/v1/teams/team-a", json={"display_name": "x"},
+                cookies={"jupyterhub-services": "forged"})
+    assert r.status_code == 403
+
+
+def test_health_and_openapi_describe_every_route(portal):
+    assert requests.get(f"{portal.url}services/portal/health").json() == {"status": "ok"}
+    spec = requests.get(f"{portal.url}services/portal/api/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    routes = [path for m in HANDLER_MODULES for path, _ in m.default_handlers
+              if path.startswith("/api/v1/") and not path.endswith("openapi.json")]
+    for route in routes:
+        templated = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)[len("/api/v1"):]
+        assert templated in spec["paths"], f"{templated} missing from openapi.json"

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+
+# jsonschema probes optional format checkers when imported; rfc3987_syntax (pulled in by
+# jupyter-events) then compiles a grammar for about a second, for "iri" formats our schemas
+# never use. Blocking it keeps the portal service's start (which the hub waits for) fast.
+sys.modules.setdefault("rfc3987_syntax", None)
+from jsonschema import Draft202012Validator  # noqa: E402
 
 SCHEMA: dict = json.loads(resources.files("portal").joinpath("portal.schema.json").read_text())
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -93,15 +94,19 @@ class Portal:
         self.quiet = quiet
         self.hub: subprocess.Popen | None = None
         self.storage = None
+        self.timings: dict[str, float] = {}  # seconds from start() to the hub API / portal ready
 
     def start(self) -> Portal:
+        began = time.perf_counter()
         cfg = self.config
         check_port(cfg.hub_ip, self.port, "hub.port")
         if cfg.storage_endpoint is None:
             check_port("127.0.0.1", cfg.storage_port, "storage.port")
         proxy = find_proxy()
+        storage = ThreadPoolExecutor(1)
         try:
-            self._start_storage()
+            # the hub does not need S3 to start (the service waits for it), so start both at once
+            storage_ready = storage.submit(self._start_storage)
             env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
                        AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
                        AIPORTAL_HUB_PORT=str(free_port()), AIPORTAL_PROXY_API_PORT=str(free_port()),
@@ -111,11 +116,16 @@ class Portal:
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.data.root,
                 env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
                 start_new_session=True)
+            storage_ready.result()
             wait_http(f"{self.url}hub/api/", 120, self.hub)
+            self.timings["hub_api_s"] = time.perf_counter() - began
             wait_http(f"{self.url}services/portal/health", 120, self.hub)
+            self.timings["ready_s"] = time.perf_counter() - began
         except BaseException:
+            storage.shutdown(wait=True)
             self.stop()
             raise
+        storage.shutdown()
         return self
 
     def _start_storage(self) -> None:
@@ -146,7 +156,7 @@ class Portal:
 
     def banner(self) -> str:
         admin = self.config.first_admin
-        lines = [f"aiportal is running at {self.url}"]
+        lines = [f"aiportal is running at {self.url} (ready in {self.timings.get('ready_s', 0):.1f} s)"]
         if self.config.auth["type"] == "native":
             lines += [f"  admin user: {admin}",
                       f"  password:   {self.data.admin_password(admin)}"

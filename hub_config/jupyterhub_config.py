@@ -71,7 +71,8 @@ c.JupyterHub.services = [{
         "AIPORTAL_CONFIG": cfg.source,
         "AIPORTAL_DATA_DIR": str(data.root),
         "AIPORTAL_COOKIE_SECRET": data.secret("portal-cookie-secret"),
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        # an external S3 server's admin keys (a Secret on Kubernetes); only the service gets them
+        **{k: os.environ[k] for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY") if k in os.environ},
     },
 }]
 

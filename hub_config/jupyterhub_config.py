@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 from portal import config as portal_config
 from portal import rbac
+from portal.app import SHARED_TEMPLATES
 from portal.datadir import DataDir
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
@@ -25,7 +26,7 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(env("AIPORTAL_HUB_PORT", "8081"))
 c.JupyterHub.db_url = cfg.hub_db_url or f"sqlite:///{data.hub_db}"
 c.JupyterHub.cookie_secret_file = str(data.root / "secrets" / "jupyterhub_cookie_secret")
-c.JupyterHub.template_paths = [os.path.join(os.path.dirname(__file__), "templates")]
+c.JupyterHub.template_paths = [os.path.join(os.path.dirname(__file__), "templates"), SHARED_TEMPLATES]
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('AIPORTAL_PROXY_API_PORT', '8001')}"
 c.ConfigurableHTTPProxy.auth_token = data.secret("proxy-token")
 c.ConfigurableHTTPProxy.command = [env("AIPORTAL_CHP", "configurable-http-proxy")]

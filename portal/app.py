@@ -18,11 +18,13 @@ from .hub import HubClient
 from .rbac import ADMIN
 
 HANDLER_MODULES = [meta, teams, pages]
+#: Templates the hub uses too (hub_config adds this folder to JupyterHub's template_paths).
+SHARED_TEMPLATES = str(resources.files("portal").joinpath("shared_templates"))
 
 
 def _template_dirs() -> list[str]:
     """Ours first, then JupyterHub's own, so portal pages extend its page.html."""
-    return [str(resources.files("portal").joinpath("templates")),
+    return [str(resources.files("portal").joinpath("templates")), SHARED_TEMPLATES,
             os.path.join(DATA_FILES_PATH, "templates")]
 
 

@@ -32,6 +32,7 @@ def test_signup_approval_and_login(portal, browser, artifacts):
     login(admin, url, "admin", portal.data.admin_password("admin"))
     assert "/services/portal/" in admin.url, admin.url
     admin.goto(f"{url}hub/authorize")
+    assert admin.locator("nav a.nav-link", has_text="Teams").get_attribute("href") == "/services/portal/"
     admin.screenshot(path=str(artifacts / "signup-approval.png"), full_page=True)
     admin.click("a[href$='authorize/dave']")
     admin.wait_for_load_state("networkidle")

@@ -66,3 +66,31 @@ def test_plain_member_sees_no_admin_controls(portal, browser):
     assert page.locator("li[data-member=dave]").count() == 1
     assert page.locator("#settings-form").count() == 0
     assert page.locator("#member-form").count() == 0
+
+
+def test_team_admin_edits_settings_and_html_stays_text(portal, browser, api, artifacts):
+    page = browser.new_context().new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    login(page, portal.url, "admin", portal.data.admin_password("admin"))
+    page.goto(f"{portal.url}services/portal/teams/team-b")
+    hostile = "<img src=x onerror=alert(1)> Imaging"
+    page.fill("#settings-form input[name=display_name]", hostile)
+    page.fill("#settings-form input[name=gpus]", "3")
+    page.fill("#settings-form input[name=memory]", "8Gi")
+    with page.expect_navigation():
+        page.click("#settings-form button[type=submit]")
+    assert page.locator("#team-title").inner_text() == hostile
+    assert page.locator("#portal-main img").count() == 0 and not dialogs
+    assert page.locator("[data-quota=gpus]").inner_text() == "3"
+    assert page.locator("[data-quota=memory]").inner_text() == "8.0 GiB"
+    page.fill("#settings-form input[name=gpus]", "-1")
+    page.fill("#settings-form input[name=memory]", "lots")
+    page.evaluate("document.querySelector('#settings-form').noValidate = true")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_selector("#team-alert.alert-danger")
+    assert "quota." in page.locator("#team-alert").inner_text()
+    page.screenshot(path=str(artifacts / "team-settings-error.png"), full_page=True)
+    admin = api("admin")
+    assert admin.get(f"{admin.base}/teams/team-b").json()["quota"]["gpus"] == 3
+    admin.patch(f"{admin.base}/teams/team-b", json={"display_name": "Team B"})

@@ -32,11 +32,14 @@ TEST_CONFIG = {
                 "cpu": 1, "memory": "1Gi"},
         "gpu": {"display_name": "GPU notebook", "image": "localhost/aiportal-dev:latest",
                 "cpu": 2, "memory": "4Gi", "gpus": 1},
+        "prod": {"display_name": "Production model", "image": "localhost/aiportal-dev:latest",
+                 "mode": "prod", "cpu": 1, "memory": "1Gi"},
     },
+    "gpus": ["0", "1", "2", "3"],  # this machine has none: the inventory is configured
     "teams": [
         {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob"],
          "quota": {"gpus": 2, "cpu": 8, "memory": "32Gi", "storage": "10Gi"},
-         "profiles": ["cpu", "gpu"]},
+         "profiles": ["cpu", "gpu", "prod"]},
         {"name": "team-b", "display_name": "Team B", "members": ["carol"], "profiles": ["cpu"]},
     ],
 }

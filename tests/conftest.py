@@ -2,7 +2,8 @@
 
 - `artifacts`: folder for screenshots and logs kept after the run (test-artifacts/).
 - `portal_factory`: starts a real single-machine portal (hub, proxy, portal service,
-  SeaweedFS) on free ports in a fresh data dir; stops it at the end of the test.
+  SeaweedFS, servers as Podman containers) on free ports in a fresh data dir; stops it
+  and removes its server containers at the end of the test.
 - `portal`: one such portal for the whole session, with teams team-a and team-b.
 - `token`: token(user) → a hub API token for that user on the session portal.
 - `api`: api(user) → a requests.Session for the portal API as that user.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,14 @@ def write_config(path: Path, data: dict, **storage) -> Path:
     return path
 
 
+def remove_containers(p: Portal) -> None:
+    """Server containers outlive their hub by design; a test's end is their end."""
+    ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=org.aiportal.portal={p.data.instance_id}"],
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -78,6 +88,7 @@ def portal_factory(tmp_path):
     yield start
     for p in started:
         p.stop()
+        remove_containers(p)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +98,7 @@ def portal(tmp_path_factory):
     p = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
     yield p
     p.stop()
+    remove_containers(p)
     log = data_dir / "logs" / "jupyterhub.log"
     if log.exists() and os.environ.get("CI"):
         ARTIFACTS.mkdir(exist_ok=True)

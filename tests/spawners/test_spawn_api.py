@@ -23,7 +23,7 @@ def test_spawn_allowed_profile_and_reach_it_through_the_proxy(portal, token, sto
     assert r.status_code in (201, 202), r.text
     srv = wait_ready(s, "bob", "work")
     assert srv["user_options"] == {"team": "team-a", "profile": "cpu"}
-    status = s.get(f"{portal.url}user/bob/work/api/status")
-    assert status.status_code == 200, status.text
+    status = s.get(f"{portal.url}user/bob/work/api/status", allow_redirects=False)
+    assert status.status_code == 200 and "started" in status.json(), status.text
     assert (portal.data.home("bob") / "src").is_dir()
     stop(s, "bob", "work")

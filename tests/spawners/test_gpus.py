@@ -6,9 +6,10 @@ import pytest
 
 from spawners.gpus import GpuLedger, GpuRefused, Holding, cdi_spec_present, gpu_quota, inventory, parse_nvidia_smi
 
-NVIDIA_SMI = """GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-5f0c2b0e-1a2b-3c4d-5e6f-000000000000)
-GPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-5f0c2b0e-1a2b-3c4d-5e6f-000000000001)
-  MIG 1g.10gb     Device  0: (UUID: MIG-11111111-2222-3333-4444-555555555555)
+# The first line as an H200 host printed it; the MIG line is how nvidia-smi lists MIG slices.
+NVIDIA_SMI = """GPU 0: NVIDIA H200 (UUID: GPU-2d490110-0bc3-0d53-af9c-c20bd3647e81)
+GPU 1: NVIDIA H200 (UUID: GPU-2d490110-0bc3-0d53-af9c-c20bd3647e82)
+  MIG 1g.18gb     Device  0: (UUID: MIG-11111111-2222-3333-4444-555555555555)
 """
 
 

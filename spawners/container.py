@@ -131,10 +131,12 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
         return holdings(containers)
 
     async def team_notes(self, teams):
-        if not self.gpus:
+        with_gpus = {team: props for team, props in teams.items()
+                     if any(self.profiles.get(p, {}).get("gpus") for p in props.get("profiles") or ())}
+        if not self.gpus or not with_gpus:
             return {}
         running = await self.running_holdings()
-        return {team: self.ledger.describe(team, gpu_quota(props), running) for team, props in teams.items()}
+        return {team: self.ledger.describe(team, gpu_quota(props), running) for team, props in with_gpus.items()}
 
     async def start(self):
         profile, key = self.profile, self.object_name

@@ -117,3 +117,12 @@ def test_member_of_another_team_cannot_use_its_gpus(portal, token, stop_all):
     r = start(s, "carol", "steal", "team-a", "gpu")
     assert (r.status_code, r.json()["message"]) == (400, "team: you are not a member of team 'team-a'")
     assert containers(portal, user="carol") == []
+
+
+def test_an_image_the_engine_lacks_is_a_clear_error_not_a_traceback(portal, token, stop_all):
+    s = hub(portal, token, "carol")
+    r = start(s, "carol", "broken", "team-b", "missing")
+    assert r.status_code == 500 and r.json()["message"].startswith(
+        "the container engine could not start localhost/aiportal-missing:none: "), r.text
+    assert "broken" not in s.get(f"{s.base}/users/carol").json()["servers"]
+    assert containers(portal, user="carol") == []

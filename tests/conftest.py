@@ -37,13 +37,15 @@ TEST_CONFIG = {
         "prod": {"display_name": "Production model", "image": "localhost/aiportal-dev:latest",
                  "mode": "prod", "cpu": 1, "memory": "1Gi"},
         "missing": {"display_name": "Image never built", "image": "localhost/aiportal-missing:none"},
+        "tiny": {"display_name": "Too little memory", "image": "localhost/aiportal-dev:latest", "memory": "24Mi"},
     },
     "gpus": ["0", "1", "2", "3"],  # this machine has none: the inventory is configured
     "teams": [
         {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob"],
          "quota": {"gpus": 2, "cpu": 8, "memory": "32Gi", "storage": "10Gi"},
          "profiles": ["cpu", "gpu", "prod"]},
-        {"name": "team-b", "display_name": "Team B", "members": ["carol"], "profiles": ["cpu", "missing"]},
+        {"name": "team-b", "display_name": "Team B", "members": ["carol"],
+         "profiles": ["cpu", "missing", "tiny"]},
     ],
 }
 

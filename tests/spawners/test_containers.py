@@ -126,3 +126,11 @@ def test_an_image_the_engine_lacks_is_a_clear_error_not_a_traceback(portal, toke
         "the container engine could not start localhost/aiportal-missing:none: "), r.text
     assert "broken" not in s.get(f"{s.base}/users/carol").json()["servers"]
     assert containers(portal, user="carol") == []
+
+
+def test_a_server_over_its_memory_limit_dies_and_the_user_is_told(portal, token, stop_all):
+    s = hub(portal, token, "carol")
+    r = start(s, "carol", "tiny", "team-b", "tiny")  # 24 MiB: the limit is enforced, Jupyter is killed
+    assert r.status_code == 500 and r.json()["message"].startswith(
+        "the server exited while starting (ExitCode=137"), r.text
+    assert containers(portal, user="carol") == []

@@ -12,6 +12,8 @@ from portal import config as portal_config
 from portal import rbac
 from portal.app import SHARED_TEMPLATES
 from portal.datadir import DataDir
+from spawners import engine as engines
+from spawners import gpus
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
 
@@ -31,7 +33,6 @@ c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('AIPORTAL_PROXY_API_PO
 c.ConfigurableHTTPProxy.auth_token = data.secret("proxy-token")
 c.ConfigurableHTTPProxy.command = [env("AIPORTAL_CHP", "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(data.root / "proxy.pid")
-c.JupyterHub.cleanup_servers = True
 c.JupyterHub.allow_named_servers = True  # app sessions are named servers
 c.JupyterHub.named_server_limit_per_user = 5
 c.JupyterHub.default_url = "/services/portal/"
@@ -78,8 +79,30 @@ c.JupyterHub.services = [{
 }]
 
 # --- servers --------------------------------------------------------------------------
-c.JupyterHub.spawner_class = "spawners.local.LocalTeamSpawner"
+# `aiportal up` chose the engine (and may have started Podman's service for it).
+engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_backend, cfg.spawner_socket)[0]
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
-c.SimpleLocalProcessSpawner.home_dir_template = str(data.homes / "{username}")
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
+if engine.backend == "local":
+    c.JupyterHub.spawner_class = "spawners.local.LocalTeamSpawner"
+    c.LocalTeamSpawner.notice = (f"Servers run as local processes of the portal's machine, not in "
+                                 f"containers ({engine.reason}): no isolation and no GPUs.")
+    c.SimpleLocalProcessSpawner.home_dir_template = str(data.homes / "{username}")
+    c.JupyterHub.cleanup_servers = True  # they are children of the hub's session
+else:
+    c.JupyterHub.spawner_class = "spawners.container.ContainerTeamSpawner"
+    # Containers outlive a hub restart and are re-attached from the hub's spawner state.
+    c.JupyterHub.cleanup_servers = False
+    # Servers on the engine's bridge reach the hub at the host's bridge address; the proxy
+    # and the portal service keep using loopback.
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_connect_ip = "127.0.0.1"
+    c.ContainerTeamSpawner.hub_connect_url = f"http://{engines.HOST_ALIASES[engine.backend]}:{c.JupyterHub.hub_port}"
+    c.ContainerTeamSpawner.client_kwargs = {"base_url": engine.socket}
+    c.ContainerTeamSpawner.engine = engine.backend
+    c.ContainerTeamSpawner.homes = str(data.homes)
+    c.ContainerTeamSpawner.portal_id = data.instance_id
+    c.ContainerTeamSpawner.gpus = list(gpus.inventory(cfg.gpus))
+    c.ContainerTeamSpawner.attach_gpus = gpus.cdi_spec_present()
+    c.Spawner.poll_interval = 10  # how soon a container that died shows as stopped

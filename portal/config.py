@@ -110,6 +110,9 @@ class PortalConfig:
     storage_port: int
     profiles: dict[str, Profile]
     teams: dict[str, TeamSpec]
+    spawner_backend: str = "auto"
+    spawner_socket: str | None = None
+    gpus: tuple[str, ...] | None = None  # None: detect with nvidia-smi
 
     @property
     def first_admin(self) -> str:
@@ -185,6 +188,7 @@ def load(path: str | Path) -> PortalConfig:
 
 def _build(data: dict, source: str) -> PortalConfig:
     hub, auth, storage = data.get("hub", {}), data.get("auth", {}), data.get("storage", {})
+    spawner = data.get("spawner", {})
     profiles = {
         name: Profile(name=name, image=p["image"], display_name=p.get("display_name", name),
                       description=p.get("description", ""), mode=p.get("mode", "dev"),
@@ -205,4 +209,6 @@ def _build(data: dict, source: str) -> PortalConfig:
         admin_users=tuple(hub.get("admin_users", ["admin"])), hub_db_url=hub.get("db_url"),
         auth={"type": "native", "open_signup": False, "minimum_password_length": 8, **auth},
         storage_type=storage.get("type", "seaweedfs"), storage_endpoint=storage.get("endpoint"),
-        storage_port=storage.get("port", 8333), profiles=profiles, teams=teams)
+        storage_port=storage.get("port", 8333), profiles=profiles, teams=teams,
+        spawner_backend=spawner.get("backend", "auto"), spawner_socket=spawner.get("socket"),
+        gpus=tuple(data["gpus"]) if "gpus" in data else None)

@@ -46,6 +46,14 @@ class DataDir:
     def home(self, username: str) -> Path:
         return self.homes / username
 
+    @property
+    def instance_id(self) -> str:
+        """A short id of this portal, made once: it names and labels the portal's containers."""
+        path = self.root / "instance-id"
+        if not path.exists():
+            path.write_text(secrets.token_hex(4) + "\n")
+        return path.read_text().strip()
+
     def secret(self, name: str, nbytes: int = 32) -> str:
         """A named random secret, generated on first use and kept in secrets/<name>."""
         path = self.root / "secrets" / name

@@ -1,8 +1,11 @@
 """`aiportal up`: the single-machine portal, supervised from one foreground process.
 
-Starts the embedded S3 server and JupyterHub (which starts the proxy and the portal
-service), prints where to log in, and on Ctrl-C or SIGTERM stops everything in order so
-no `weed`, proxy or server process is left behind.
+Picks the container engine (starting Podman's API service when Podman is installed and no
+engine answers), starts the embedded S3 server and JupyterHub (which starts the proxy and
+the portal service), prints where to log in, and on Ctrl-C or SIGTERM stops everything it
+started in order, so no `weed`, proxy, service or local server process is left behind.
+Server containers are the exception on purpose: they keep running and the next start
+re-attaches them (stop servers in the hub to remove them).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
+
+from spawners.engine import EngineError, resolve
 
 from . import config as portal_config
 from .datadir import DataDir
@@ -45,6 +50,25 @@ def check_port(ip: str, port: int, what: str) -> None:
         except OSError:
             raise LaunchError(f"port {port} on {ip} is already in use ({what}); "
                               "stop what uses it or choose another port") from None
+
+
+def remembered_port(path: Path) -> int:
+    """A port kept in `path` across restarts, or a new one when it is taken.
+
+    The hub's: running server containers were told its URL and outlive a restart.
+    """
+    if path.exists():
+        port = int(path.read_text())
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                pass
+    port = free_port()
+    path.write_text(f"{port}\n")
+    return port
 
 
 def find_proxy() -> str:
@@ -95,6 +119,8 @@ class Portal:
         self.hub: subprocess.Popen | None = None
         self.storage = None
         self.timings: dict[str, float] = {}  # seconds from start() to the hub API / portal ready
+        self.engine = None
+        self.podman_service = None  # only when this portal started it
 
     def start(self) -> Portal:
         began = time.perf_counter()
@@ -107,10 +133,16 @@ class Portal:
         try:
             # the hub does not need S3 to start (the service waits for it), so start both at once
             storage_ready = storage.submit(self._start_storage)
+            try:
+                self.engine, self.podman_service = resolve(
+                    cfg.spawner_backend, cfg.spawner_socket, self.data.root / "logs" / "podman-service.log")
+            except EngineError as e:
+                raise LaunchError(str(e)) from None
             env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
                        AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
-                       AIPORTAL_HUB_PORT=str(free_port()), AIPORTAL_PROXY_API_PORT=str(free_port()),
-                       AIPORTAL_SERVICE_PORT=str(free_port()), AIPORTAL_CHP=proxy)
+                       AIPORTAL_HUB_PORT=str(remembered_port(self.data.root / "hub-port")),
+                       AIPORTAL_PROXY_API_PORT=str(free_port()),
+                       AIPORTAL_SERVICE_PORT=str(free_port()), AIPORTAL_CHP=proxy, **self.engine.as_env())
             log = open(self.data.root / "logs" / "jupyterhub.log", "ab") if self.quiet else None
             self.hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.data.root,
@@ -137,7 +169,7 @@ class Portal:
         self.storage.start()
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop the hub (it stops the proxy, the service and servers), then storage."""
+        """Stop the hub (it stops the proxy, the service and local servers), then what we started."""
         if self.hub is not None and self.hub.poll() is None:
             self.hub.send_signal(signal.SIGTERM)
             try:
@@ -150,6 +182,9 @@ class Portal:
                 os.killpg(self.hub.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if self.podman_service is not None:
+            self.podman_service.stop()
+            self.podman_service = None
         if self.storage is not None:
             self.storage.stop()
             self.storage = None
@@ -161,7 +196,9 @@ class Portal:
             lines += [f"  admin user: {admin}",
                       f"  password:   {self.data.admin_password(admin)}"
                       f"   (kept in {self.data.root / 'secrets' / f'password-{admin}'})"]
-        lines += [f"  config:     {self.config_path}", "Press Ctrl-C to stop."]
+        servers = ("local processes" if self.engine.backend == "local" else f"{self.engine.backend} containers")
+        lines += [f"  servers:    {servers} ({self.engine.reason})",
+                  f"  config:     {self.config_path}", "Press Ctrl-C to stop."]
         return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """Local-process fallback: servers as jupyterhub-singleuser processes, one home per user.
 
-Used where no container engine exists (and until containers land). Homes live under the
-data directory; dev mode starts in the user's `src` folder.
+Used where no container engine exists. Homes live under the data directory; dev mode
+starts in the user's `src` folder. Without containers a server could use every GPU, so
+GPU profiles are refused rather than left unaccounted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import default
 
-from .team import TeamSpawnerMixin
+from .team import TeamSpawnerMixin, refuse
 
 
 class LocalTeamSpawner(TeamSpawnerMixin, SimpleLocalProcessSpawner):
@@ -22,6 +23,14 @@ class LocalTeamSpawner(TeamSpawnerMixin, SimpleLocalProcessSpawner):
     def _cmd_default(self):
         # the hub's own environment, whether or not its bin/ is on PATH
         return [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
+
+    async def start(self):
+        if self.profile.gpus:
+            raise refuse(f"profile {self.profile.profile!r} needs GPUs, which only containers get. "
+                         f"{self.notice}")
+        self.log.warning("%s: %s", self._log_name, self.notice)
+        self.environment = {**self.environment, **await self.team_env()}
+        return await super().start()
 
     def user_env(self, env):
         env = super().user_env(env)

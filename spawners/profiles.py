@@ -72,18 +72,20 @@ def resolve(options, teams: dict[str, dict], profiles: dict[str, dict]) -> Resol
                            app=p.get("app", "jupyter"))
 
 
-def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[str, str]) -> str:
+def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[str, str],
+                 notice: str = "") -> str:
     """The spawn form: one radio per (team, profile) the user may start; `notes` per team."""
     choices = allowed(teams, profiles)
+    banner = f'<div class="alert alert-info" id="spawn-notice">{html.escape(notice)}</div>' if notice else ""
     if not any(choices.values()):
-        return ('<div class="alert alert-warning" id="no-profiles">You are in no team with a '
-                'profile to start. Ask a team admin.</div>')
-    parts, first = [], True
+        return banner + ('<div class="alert alert-warning" id="no-profiles">You are in no team with a '
+                         'profile to start. Ask a team admin.</div>')
+    parts, first = [banner], True
     for team, names in choices.items():
         label = html.escape(teams[team].get("display_name") or team)
         note = html.escape(notes.get(team, ""))
-        parts.append(f'<fieldset class="mb-3"><legend class="h6">{label} '
-                     f'<small class="text-body-secondary">{note}</small></legend>')
+        parts.append(f'<fieldset class="mb-3" data-team="{html.escape(team)}"><legend class="h6">{label} '
+                     f'<small class="text-body-secondary team-note">{note}</small></legend>')
         for name in names:
             p = profiles[name]
             value = html.escape(f"{team}/{name}")

@@ -27,3 +27,20 @@ def login(page, base_url: str, user: str, password: str):
     page.fill("#password_input", password)
     page.click("input[type=submit], button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def signup(page, base_url: str, user: str, password: str):
+    """Fill in the sign-up form (the account then waits for an admin's approval)."""
+    page.goto(f"{base_url}hub/signup")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.fill("#password_confirmation_input", password)
+    with page.expect_navigation():
+        page.click("#signup_submit")
+
+
+def approve(admin_page, base_url: str, user: str):
+    """An admin approves a sign-up on the hub's authorization page."""
+    admin_page.goto(f"{base_url}hub/authorize")
+    admin_page.click(f"a[href$='authorize/{user}']")
+    admin_page.wait_for_load_state("networkidle")

@@ -2,7 +2,8 @@
 
 - `artifacts`: folder for screenshots and logs kept after the run (test-artifacts/).
 - `portal_factory`: starts a real single-machine portal (hub, proxy, portal service,
-  SeaweedFS) on free ports in a fresh data dir; stops it at the end of the test.
+  SeaweedFS, servers as Podman containers) on free ports in a fresh data dir; stops it
+  and removes its server containers at the end of the test.
 - `portal`: one such portal for the whole session, with teams team-a and team-b.
 - `token`: token(user) → a hub API token for that user on the session portal.
 - `api`: api(user) → a requests.Session for the portal API as that user.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,12 +34,18 @@ TEST_CONFIG = {
                 "cpu": 1, "memory": "1Gi"},
         "gpu": {"display_name": "GPU notebook", "image": "localhost/aiportal-dev:latest",
                 "cpu": 2, "memory": "4Gi", "gpus": 1},
+        "prod": {"display_name": "Production model", "image": "localhost/aiportal-dev:latest",
+                 "mode": "prod", "cpu": 1, "memory": "1Gi"},
+        "missing": {"display_name": "Image never built", "image": "localhost/aiportal-missing:none"},
+        "tiny": {"display_name": "Too little memory", "image": "localhost/aiportal-dev:latest", "memory": "24Mi"},
     },
+    "gpus": ["0", "1", "2", "3"],  # this machine has none: the inventory is configured
     "teams": [
         {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob"],
          "quota": {"gpus": 2, "cpu": 8, "memory": "32Gi", "storage": "10Gi"},
-         "profiles": ["cpu", "gpu"]},
-        {"name": "team-b", "display_name": "Team B", "members": ["carol"], "profiles": ["cpu"]},
+         "profiles": ["cpu", "gpu", "prod"]},
+        {"name": "team-b", "display_name": "Team B", "members": ["carol"],
+         "profiles": ["cpu", "missing", "tiny"]},
     ],
 }
 
@@ -52,6 +60,14 @@ def write_config(path: Path, data: dict, **storage) -> Path:
     data = dict(data, storage={"port": free_port(), **storage})
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def remove_containers(p: Portal) -> None:
+    """Server containers outlive their hub by design; a test's end is their end."""
+    ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=org.aiportal.portal={p.data.instance_id}"],
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +91,7 @@ def portal_factory(tmp_path):
     yield start
     for p in started:
         p.stop()
+        remove_containers(p)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +101,7 @@ def portal(tmp_path_factory):
     p = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
     yield p
     p.stop()
+    remove_containers(p)
     log = data_dir / "logs" / "jupyterhub.log"
     if log.exists() and os.environ.get("CI"):
         ARTIFACTS.mkdir(exist_ok=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser import chromium, login
+from tests.browser import approve, chromium, login, signup
 
 PASSWORD = "correct-horse-battery"
 
@@ -16,12 +16,7 @@ def browser():
 def test_signup_approval_and_login(portal, browser, artifacts):
     url = portal.url
     dave = browser.new_page()
-    dave.goto(f"{url}hub/signup")
-    dave.fill("#username_input", "dave")
-    dave.fill("#password_input", PASSWORD)
-    dave.fill("#password_confirmation_input", PASSWORD)
-    with dave.expect_navigation():
-        dave.click("#signup_submit")
+    signup(dave, url, "dave", PASSWORD)
     dave.screenshot(path=str(artifacts / "signup-done.png"))
     assert "admin" in dave.locator("body").inner_text().lower()  # "...sent to the admin..."
 
@@ -34,8 +29,7 @@ def test_signup_approval_and_login(portal, browser, artifacts):
     admin.goto(f"{url}hub/authorize")
     assert admin.locator("nav a.nav-link", has_text="Teams").get_attribute("href") == "/services/portal/"
     admin.screenshot(path=str(artifacts / "signup-approval.png"), full_page=True)
-    admin.click("a[href$='authorize/dave']")
-    admin.wait_for_load_state("networkidle")
+    approve(admin, url, "dave")
 
     dave = browser.new_context().new_page()
     login(dave, url, "dave", PASSWORD)

@@ -40,6 +40,12 @@ def test_default_config_is_valid(tmp_path):
      "teams[0].profiles[0]: profile 'gpu' is not defined under profiles"),
     (lambda c: c["profiles"]["cpu"].update(mode="debug"), "profiles.cpu.mode"),
     (lambda c: c.update(hub={"port": 70000}), "hub.port: 70000 is greater than the maximum of 65535"),
+    (lambda c: c.update(spawner={"backend": "kubernetes"}),
+     "spawner.backend: 'kubernetes' is not one of ['auto', 'podman', 'docker', 'local']"),
+    (lambda c: c.update(spawner={"socket": "/run/podman/podman.sock"}),
+     "spawner.socket: '/run/podman/podman.sock' does not match '^(unix|tcp)://'"),
+    (lambda c: c.update(gpus=["0", "0"]), "gpus: ['0', '0'] has non-unique elements"),
+    (lambda c: c.update(gpus=[0, 1]), "gpus[0]: 0 is not of type 'string'"),
 ])
 def test_each_error_names_the_field(tmp_path, mutate, expected):
     data = yaml.safe_load(yaml.safe_dump(GOOD))
@@ -48,6 +54,14 @@ def test_each_error_names_the_field(tmp_path, mutate, expected):
     assert r.returncode == 1
     assert expected in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_spawner_and_gpus_are_read():
+    cfg = config.validate({**GOOD, "spawner": {"backend": "podman", "socket": "unix:///tmp/p.sock"},
+                           "gpus": ["0", "3"]})
+    assert (cfg.spawner_backend, cfg.spawner_socket, cfg.gpus) == ("podman", "unix:///tmp/p.sock", ("0", "3"))
+    cfg = config.validate(GOOD)
+    assert (cfg.spawner_backend, cfg.spawner_socket, cfg.gpus) == ("auto", None, None)  # nvidia-smi decides
 
 
 def test_all_errors_reported_at_once(tmp_path):

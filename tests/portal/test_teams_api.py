@@ -17,7 +17,7 @@ def test_member_sees_only_own_teams(api):
     assert team["display_name"] == "Team A"
     assert team["quota"]["gpus"] == 2 and team["quota"]["memory"] == 32 * 2**30
     assert {"alice", "bob"} <= set(team["members"]) and team["admins"] == ["alice"]
-    assert team["profiles"] == ["cpu", "gpu"]
+    assert team["profiles"] == ["cpu", "gpu", "prod"]
 
 
 @pytest.mark.parametrize("method,path,body", [

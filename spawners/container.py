@@ -1,0 +1,202 @@
+"""User servers as containers through the Docker API (Podman or Docker).
+
+`container_spec` is the whole container, built from a resolved profile: a pure function,
+tested by comparing dicts. ContainerTeamSpawner holds only what DockerSpawner does not do:
+GPUs within team quotas, the user's uid and /src, and removing containers that died.
+
+Networking: servers are on the engine's bridge network with their port published on the
+host's 127.0.0.1 only, and reach the hub at the host's bridge address. Services that
+listen on the host's loopback only (the S3 server's internal ports, the proxy's API) are
+out of their reach; host networking would expose them to every server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+from docker.errors import APIError
+from dockerspawner import DockerSpawner
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Any, Bool, List, Tuple, Unicode, default
+
+from .gpus import GpuLedger, GpuRefused, Holding, gpu_quota
+from .homes import Home, ensure_home
+from .profiles import ResolvedProfile
+from .team import TeamSpawnerMixin, refuse
+
+LABEL_PREFIX = "org.aiportal."
+SERVER_PORT = 8888  # inside the container; published on a random host port
+
+
+def label(name: str) -> str:
+    return LABEL_PREFIX + name
+
+
+def gpu_request(engine: str, ids: tuple[str, ...]) -> dict:
+    """host_config entries attaching GPUs: CDI devices on Podman (it ignores Docker's
+    DeviceRequests), the NVIDIA device driver on Docker."""
+    if not ids:
+        return {}
+    if engine == "podman":
+        return {"devices": [f"nvidia.com/gpu={i}" for i in ids]}
+    return {"device_requests": [{"Driver": "nvidia", "DeviceIDs": list(ids), "Capabilities": [["gpu"]]}]}
+
+
+def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: str, server: str,
+                   command: list[str], env: dict[str, str], home: Home, gpu_ids: tuple[str, ...] = (),
+                   engine: str = "podman", attach_gpus: bool = False) -> dict:
+    """create_container keyword arguments; `host_config` is create_host_config's.
+
+    Dev mode mounts the user's src folder at /src and starts there; prod mode has no
+    mount and starts in the image's /code. The server runs as the user's host uid, with
+    a HOME outside /src (Podman would otherwise make the working directory HOME and fill
+    the user's source folder with dotfiles). `gpu_ids` are always named in
+    NVIDIA_VISIBLE_DEVICES ("void": none) and attached as devices with `attach_gpus`.
+    """
+    dev = profile.mode == "dev"
+    gpus = ",".join(gpu_ids)
+    host_config = {
+        "network_mode": "bridge",
+        "port_bindings": {SERVER_PORT: ("127.0.0.1",)},
+        "binds": {str(home.src): {"bind": "/src", "mode": "rw"}} if dev else {},
+        "nano_cpus": int(profile.cpu * 1e9),
+        "mem_limit": profile.memory,
+        "security_opt": ["no-new-privileges"],
+        **(gpu_request(engine, gpu_ids) if attach_gpus else {}),
+    }
+    if engine == "docker":  # Podman names the host host.containers.internal by itself
+        host_config["extra_hosts"] = {"host.docker.internal": "host-gateway"}
+    return {
+        "image": profile.image,
+        "name": name,
+        "command": command,
+        "user": f"{home.uid}:{home.gid}",
+        "working_dir": "/src" if dev else "/code",
+        "environment": {**env, "HOME": "/tmp", "NVIDIA_VISIBLE_DEVICES": gpus or "void",
+                        "CPU_LIMIT": str(profile.cpu), "MEM_LIMIT": str(profile.memory)},
+        "labels": {label("portal"): portal, label("team"): profile.team, label("user"): user,
+                   label("server"): server, label("profile"): profile.profile, label("gpus"): gpus},
+        "ports": [SERVER_PORT],
+        "host_config": host_config,
+    }
+
+
+def holdings(containers: list[dict]) -> dict[str, Holding]:
+    """GPU holdings by container name, from the labels of a container listing."""
+    held = {}
+    for c in containers:
+        labels = c.get("Labels") or {}
+        if labels.get(label("gpus")):
+            held[c["Names"][0].lstrip("/")] = Holding(labels.get(label("team"), ""),
+                                                      tuple(labels[label("gpus")].split(",")))
+    return held
+
+
+class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
+    """A server per (user, name) in a fresh container of its profile's image."""
+
+    engine = Unicode("podman", config=True, help="podman or docker: how GPUs are requested.")
+    homes = Unicode(config=True, help="Folder of the users' homes on the host (<data-dir>/homes).")
+    portal_id = Unicode(config=True, help="Labels this portal's containers; portals sharing an engine "
+                        "see only their own.")
+    gpus = List(Unicode(), config=True, help="GPU ids of this machine (portal.yaml `gpus` or nvidia-smi).")
+    attach_gpus = Bool(False, config=True, help="Attach GPUs as devices; without, only "
+                       "NVIDIA_VISIBLE_DEVICES names them (hosts without NVIDIA's CDI spec).")
+    gpu_ids = Tuple(help="GPU ids of the current spawn.")
+    home = Any(None, allow_none=True, help="The user's Home on the host, for the current spawn.")
+
+    _ledger: GpuLedger | None = None
+
+    @default("remove")
+    def _remove_default(self):
+        return True  # every start builds a fresh container from the chosen profile
+
+    @default("prefix")
+    def _prefix_default(self):
+        return f"aiportal-{self.portal_id}"
+
+    @property
+    def ledger(self) -> GpuLedger:
+        """One ledger per hub process, like DockerSpawner's client."""
+        cls = type(self)
+        if cls._ledger is None:
+            cls._ledger = GpuLedger(self.gpus)
+        return cls._ledger
+
+    async def running_holdings(self) -> dict[str, Holding]:
+        containers = await self.docker("containers", filters={"label": f"{label('portal')}={self.portal_id}"})
+        return holdings(containers)
+
+    async def team_notes(self, teams):
+        with_gpus = {team: props for team, props in teams.items()
+                     if any(self.profiles.get(p, {}).get("gpus") for p in props.get("profiles") or ())}
+        if not self.gpus or not with_gpus:
+            return {}
+        running = await self.running_holdings()
+        return {team: self.ledger.describe(team, gpu_quota(props), running) for team, props in with_gpus.items()}
+
+    async def start(self):
+        profile, key = self.profile, self.object_name
+        self.image, self.gpu_ids = profile.image, ()
+        try:
+            self.home = ensure_home(Path(self.homes), self.user.name)
+        except ValueError as e:
+            raise refuse(str(e)) from None
+        if profile.gpus:
+            async with self.ledger.lock:
+                running = await self.running_holdings()
+                quota = gpu_quota(self.user_teams().get(profile.team, {}))
+                try:
+                    self.gpu_ids = self.ledger.reserve(key, profile.team, profile.gpus, quota, running)
+                except GpuRefused as e:
+                    raise refuse(str(e)) from None
+        try:
+            ip, port = await super().start()
+            await self._answering(ip, port)
+            return ip, port
+        except APIError as e:
+            raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",
+                         500) from None
+        finally:
+            await self.ledger.settle(key)
+
+    async def _answering(self, ip: str, port: int) -> None:
+        """Return once the server answers, polling every 0.1 s.
+
+        The hub's own wait backs off to seconds between tries, which for a server that is
+        up in under two seconds can double the time to the user's first page.
+        """
+        url, client = f"http://{ip}:{port}{self.server.base_url}api", AsyncHTTPClient()
+        deadline = time.monotonic() + self.http_timeout
+        for attempt in itertools.count():
+            try:
+                if (await client.fetch(url, raise_error=False, request_timeout=2)).code < 500:
+                    return
+            except (OSError, HTTPClientError):  # not listening yet
+                pass
+            if time.monotonic() > deadline:
+                return  # the hub waits too, and reports the timeout itself
+            if attempt % 10 == 9 and (status := await self.poll()) is not None:
+                raise refuse(f"the server exited while starting ({status})", 500)
+            await asyncio.sleep(0.1)
+
+    async def create_object(self):
+        spec = container_spec(
+            self.profile, name=self.object_name, portal=self.portal_id, user=self.user.name,
+            server=self.name, command=await self.get_command(),
+            env={**await self.team_env(), **self.get_env()}, home=self.home,
+            gpu_ids=self.gpu_ids, engine=self.engine, attach_gpus=self.attach_gpus)
+        spec["host_config"] = self.client.create_host_config(**spec["host_config"])
+        return await self.docker("create_container", **spec)
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None and self.object_id:
+            # The hub stops a dead server without calling stop(): remove its container here,
+            # or it would keep its name and published port.
+            await self.remove_object()
+            self.object_id = ""
+        return status

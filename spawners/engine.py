@@ -1,0 +1,141 @@
+"""Which container engine runs user servers: Podman or Docker through the Docker API, or none.
+
+Both engines speak the Docker API on a socket (Podman through `podman system service`),
+so one spawner serves both; they differ only in how GPUs are requested and in the name
+containers use for the host. Where no engine exists the portal falls back to local
+processes and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException
+from requests.exceptions import RequestException
+
+DOCKER_SOCKET = "unix:///var/run/docker.sock"
+#: How a container on the engine's default bridge network reaches the host (the hub).
+HOST_ALIASES = {"podman": "host.containers.internal", "docker": "host.docker.internal"}
+
+
+class EngineError(RuntimeError):
+    """The configured engine cannot be used (one line, shown by `aiportal up`)."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    backend: str  # podman, docker or local
+    socket: str | None
+    reason: str  # why this backend, for the log and the spawn page
+
+    def as_env(self) -> dict[str, str]:
+        """How `aiportal up` hands its choice to the hub process."""
+        return {"AIPORTAL_ENGINE": self.backend, "AIPORTAL_ENGINE_SOCKET": self.socket or "",
+                "AIPORTAL_ENGINE_REASON": self.reason}
+
+    @classmethod
+    def from_env(cls, env) -> Engine | None:
+        if not env.get("AIPORTAL_ENGINE"):
+            return None
+        return cls(env["AIPORTAL_ENGINE"], env.get("AIPORTAL_ENGINE_SOCKET") or None,
+                   env.get("AIPORTAL_ENGINE_REASON", ""))
+
+
+def podman_socket() -> str:
+    """Where `podman system service` listens by default (and podman.socket for systemd)."""
+    if os.geteuid() == 0:
+        return "unix:///run/podman/podman.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/podman-{os.getuid()}"
+    return f"unix://{runtime}/podman/podman.sock"
+
+
+def probe(socket: str, timeout: float = 3) -> str | None:
+    """'podman' or 'docker' when a Docker API answers at `socket`, else None."""
+    try:
+        client = docker.APIClient(base_url=socket, version="1.41", timeout=timeout)
+        try:
+            components = client.version().get("Components") or []
+        finally:
+            client.close()
+    except (DockerException, RequestException, OSError):
+        return None
+    return "podman" if any("Podman" in (c.get("Name") or "") for c in components) else "docker"
+
+
+class PodmanService:
+    """`podman system service` run for the portal's lifetime, when no socket answered.
+
+    Containers do not depend on it (conmon supervises them), so stopping it leaves
+    running servers running.
+    """
+
+    def __init__(self, socket: str, log_path: Path):
+        if not socket.startswith("unix://"):
+            raise EngineError(f"cannot start podman system service on {socket}: only unix:// sockets")
+        self.socket = socket
+        self.path = Path(socket[len("unix://"):])
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 15) -> PodmanService:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)  # a stale socket file of a dead service blocks the bind
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(["podman", "system", "service", "--time=0", self.socket],
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise EngineError(f"podman system service exited with status {self.proc.returncode} "
+                                  f"(see {self.log_path})")
+            if probe(self.socket, timeout=1):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise EngineError(f"podman system service did not answer on {self.socket} within {timeout:.0f} s "
+                          f"(see {self.log_path})")
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def resolve(backend: str = "auto", socket: str | None = None,
+            service_log: Path | None = None) -> tuple[Engine, PodmanService | None]:
+    """The engine to use, and the Podman service started for it (None if it was running).
+
+    With `service_log` None nothing is started (the hub process only looks).
+    """
+    if backend == "local":
+        return Engine("local", None, "spawner.backend is local in portal.yaml"), None
+    candidates = [socket] if socket else {"podman": [podman_socket()], "docker": [DOCKER_SOCKET],
+                                          "auto": [podman_socket(), DOCKER_SOCKET]}[backend]
+    for candidate in candidates:
+        kind = probe(candidate)
+        if kind:
+            return Engine(kind, candidate, f"{kind} API at {candidate}"), None
+    podman = shutil.which("podman")
+    if backend in ("auto", "podman") and podman and service_log is not None:
+        service = PodmanService(candidates[0], service_log).start()
+        return Engine("podman", service.socket, f"podman system service started at {service.socket}"), service
+    if backend != "auto":
+        missing = "" if podman or backend == "docker" else " and podman is not installed"
+        raise EngineError(f"spawner.backend is {backend} but no engine answers at "
+                          f"{', '.join(candidates)}{missing}")
+    why = "podman's API service is not running" if podman else "podman is not installed"
+    return Engine("local", None, f"no container engine: nothing answers at {', '.join(candidates)} "
+                  f"and {why}"), None

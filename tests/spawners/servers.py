@@ -1,0 +1,75 @@
+"""Starting and stopping servers through the hub REST API, and looking at their containers
+through the engine's API, as an operator would with `podman ps`."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+import requests
+
+from spawners.container import label
+
+
+def hub(portal, token, user) -> requests.Session:
+    s = requests.Session()
+    s.headers["Authorization"] = f"token {token(user)}"
+    s.base = f"{portal.url}hub/api"
+    return s
+
+
+def start(s, user, server, team, profile) -> requests.Response:
+    return s.post(f"{s.base}/users/{user}/servers/{server}", json={"team": team, "profile": profile})
+
+
+def stop(s, user, server) -> None:
+    r = s.delete(f"{s.base}/users/{user}/servers/{server}", json={"remove": True})
+    assert r.status_code in (202, 204), r.text
+    wait_gone(s, user, server)
+
+
+def wait_ready(s, user, server="", timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = s.get(f"{s.base}/users/{user}").json()
+        srv = model["servers"].get(server)
+        if srv and srv["ready"]:
+            return srv
+        if srv is None or not srv.get("pending"):
+            raise AssertionError(f"server stopped: {model}")
+        time.sleep(0.3)
+    raise AssertionError("server not ready in time")
+
+
+def wait_gone(s, user, server, timeout=60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server not in s.get(f"{s.base}/users/{user}").json()["servers"]:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{user}/{server} still listed after {timeout} s")
+
+
+def engine(portal) -> docker.APIClient:
+    return docker.APIClient(base_url=portal.engine.socket, version="auto")
+
+
+def containers(portal, **filters) -> list[dict]:
+    """This portal's containers, running or not; filters are label=value pairs."""
+    labels = [f"{label('portal')}={portal.data.instance_id}"] + [f"{label(k)}={v}" for k, v in filters.items()]
+    with engine(portal) as client:
+        return client.containers(all=True, filters={"label": labels})
+
+
+def inspect(portal, user, server) -> dict:
+    found = containers(portal, user=user, server=server)
+    assert len(found) == 1, found
+    with engine(portal) as client:
+        return client.inspect_container(found[0]["Id"])
+
+
+def remove_all(portal) -> None:
+    """Remove what a failed test left behind, so other tests start from nothing."""
+    with engine(portal) as client:
+        for c in containers(portal):
+            client.remove_container(c["Id"], force=True)

@@ -1,0 +1,75 @@
+"""container_spec: the whole container of a server, as plain dicts."""
+
+from pathlib import Path
+
+from spawners.container import container_spec, holdings, label
+from spawners.gpus import Holding
+from spawners.homes import Home
+from spawners.profiles import ResolvedProfile
+
+DEV = ResolvedProfile(team="team-a", profile="gpu", display_name="GPU", image="img:1", mode="dev",
+                      cpu=2, memory=4 * 2**30, gpus=2, app="jupyter")
+PROD = ResolvedProfile(**{**DEV.__dict__, "profile": "serve", "mode": "prod", "cpu": 0.5, "gpus": 0})
+HOME = Home(Path("/data/homes/bob"), 200003, 200003)
+HUB_ENV = {"JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_API_URL": "http://host.containers.internal:8081/hub/api"}
+
+
+def spec(profile, **kw):
+    args = dict(name="aiportal-x-bob--work", portal="x", user="bob", server="work",
+                command=["jupyterhub-singleuser"], env=HUB_ENV, home=HOME)
+    return container_spec(profile, **{**args, **kw})
+
+
+def test_dev_server_mounts_src_runs_as_the_user_with_limits_and_labels():
+    assert spec(DEV, gpu_ids=("1", "3")) == {
+        "image": "img:1",
+        "name": "aiportal-x-bob--work",
+        "command": ["jupyterhub-singleuser"],
+        "user": "200003:200003",
+        "working_dir": "/src",
+        "environment": {**HUB_ENV, "HOME": "/tmp", "NVIDIA_VISIBLE_DEVICES": "1,3",
+                        "CPU_LIMIT": "2", "MEM_LIMIT": str(4 * 2**30)},
+        "labels": {"org.aiportal.portal": "x", "org.aiportal.team": "team-a", "org.aiportal.user": "bob",
+                   "org.aiportal.server": "work", "org.aiportal.profile": "gpu", "org.aiportal.gpus": "1,3"},
+        "ports": [8888],
+        "host_config": {
+            "network_mode": "bridge",
+            "port_bindings": {8888: ("127.0.0.1",)},
+            "binds": {"/data/homes/bob/src": {"bind": "/src", "mode": "rw"}},
+            "nano_cpus": 2_000_000_000,
+            "mem_limit": 4 * 2**30,
+            "security_opt": ["no-new-privileges"],
+        },
+    }
+
+
+def test_prod_server_has_no_src_and_starts_in_code():
+    s = spec(PROD)
+    assert s["working_dir"] == "/code" and s["host_config"]["binds"] == {}
+    assert s["host_config"]["nano_cpus"] == 500_000_000
+    assert s["environment"]["NVIDIA_VISIBLE_DEVICES"] == "void"  # no GPU, even from an image default
+    assert s["labels"]["org.aiportal.gpus"] == ""
+
+
+def test_gpus_attach_as_cdi_devices_on_podman_and_device_requests_on_docker():
+    podman = spec(DEV, gpu_ids=("0", "2"), attach_gpus=True)["host_config"]
+    assert podman["devices"] == ["nvidia.com/gpu=0", "nvidia.com/gpu=2"]
+    docker = spec(DEV, gpu_ids=("0", "2"), attach_gpus=True, engine="docker")["host_config"]
+    assert docker["device_requests"] == [{"Driver": "nvidia", "DeviceIDs": ["0", "2"], "Capabilities": [["gpu"]]}]
+    assert docker["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+    assert "devices" not in spec(DEV, gpu_ids=("0",))["host_config"]  # no CDI spec on the host
+    assert "devices" not in spec(PROD, attach_gpus=True)["host_config"]
+
+
+def test_the_servers_environment_cannot_override_what_the_spawner_decides():
+    s = spec(DEV, env={**HUB_ENV, "HOME": "/src", "NVIDIA_VISIBLE_DEVICES": "all"}, gpu_ids=("1",))
+    assert s["environment"]["HOME"] == "/tmp" and s["environment"]["NVIDIA_VISIBLE_DEVICES"] == "1"
+
+
+def test_holdings_read_back_from_container_labels():
+    listing = [
+        {"Names": ["/aiportal-x-bob--a"], "Labels": {label("team"): "team-a", label("gpus"): "0,1"}},
+        {"Names": ["/aiportal-x-bob--b"], "Labels": {label("team"): "team-a", label("gpus"): ""}},
+        {"Names": ["/unrelated"], "Labels": None},
+    ]
+    assert holdings(listing) == {"aiportal-x-bob--a": Holding("team-a", ("0", "1"))}

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from portal import config as portal_config
 from portal import rbac
 from portal.datadir import DataDir
+from portal.storage.team_access import NotebookEnv
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
 
@@ -78,6 +79,7 @@ c.JupyterHub.services = [{
 # --- servers --------------------------------------------------------------------------
 c.JupyterHub.spawner_class = "spawners.local.LocalTeamSpawner"
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
+c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 c.SimpleLocalProcessSpawner.home_dir_template = str(data.homes / "{username}")
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60

@@ -52,6 +52,17 @@ def human(nbytes: int) -> str:
     raise AssertionError("unreachable")
 
 
+def check_etags(parts) -> dict[int, str]:
+    """``[{"number", "etag"}, …]`` from a complete request (None: none given)."""
+    if parts is None:
+        return {}
+    if not isinstance(parts, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("number"), int) and not isinstance(p.get("number"), bool)
+            and isinstance(p.get("etag"), str) for p in parts):
+        raise DatasetError(400, 'parts: must be a list of {"number": integer, "etag": string}')
+    return {p["number"]: p["etag"] for p in parts}
+
+
 class Uploads:
     def __init__(self, access: TeamAccess, db: Database, usage: UsageCache, audit: AuditLog):
         self.access = access
@@ -121,34 +132,51 @@ class Uploads:
             marker = page.next_part_number_marker
 
     @staticmethod
-    def _problems(upload: Upload, parts: list) -> str | None:
+    def _choose(upload: Upload, listed: list, etags: dict[int, str]) -> list:
+        """The part to assemble for each number, or a 400 saying what to send again.
+
+        A part sent twice is listed twice by SeaweedFS, so the part with the ETag the
+        client got back (``etags``, optional) or else the one of the planned size is used.
+        """
         count = part_count(upload.size, upload.part_size)
-        have = {p.part_number: p.size for p in parts}
-        missing = [n for n in range(1, count + 1) if n not in have]
+        by_number: dict[int, list] = {}
+        for part in listed:
+            by_number.setdefault(part.part_number, []).append(part)
+        missing = [n for n in range(1, count + 1) if n not in by_number]
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
-            return f"upload incomplete: part(s) {shown} of {count} not received; send them and complete again"
+            raise DatasetError(400, f"upload incomplete: part(s) {shown} of {count} not received; "
+                                    "send them and complete again")
+        chosen = []
         for n in range(1, count + 1):
             expected = upload.part_size if n < count else upload.size - upload.part_size * (count - 1)
-            if have[n] != expected:
-                return f"part {n} has {have[n]} bytes, {expected} expected; send it again and complete again"
-        extra = sorted(set(have) - set(range(1, count + 1)))
-        if extra:
-            return f"part(s) {', '.join(map(str, extra[:10]))} beyond the {count} planned: abort and start again"
-        return None
+            candidates = by_number[n]
+            if n in etags:
+                candidates = [p for p in candidates if p.etag.strip('"') == etags[n].strip('"')]
+                if not candidates:
+                    raise DatasetError(400, f"part {n}: no part with ETag {etags[n]!r} was received")
+            right = {p.etag: p for p in candidates if p.size == expected}
+            if not right:
+                raise DatasetError(400, f"part {n} has {candidates[0].size} bytes, {expected} expected; "
+                                        "send it again and complete again")
+            if len(right) > 1:
+                raise DatasetError(400, f"part {n} was received more than once with different content: "
+                                        "complete with the ETag of each part")
+            chosen.append(next(iter(right.values())))
+        return chosen
 
-    def complete(self, place: Place, upload_id: str) -> dict:
+    def complete(self, place: Place, upload_id: str, etags=None) -> dict:
+        """Assemble the object; ``etags`` (part number → ETag of its PUT) is optional."""
+        etags = check_etags(etags)
         upload = self._find(place, upload_id)
         try:
-            parts = self._parts(place, upload)
+            listed = self._parts(place, upload)
         except S3Error as e:
             if e.code != "NoSuchUpload":
                 raise
             self._forget(upload)
             raise DatasetError(404, f"upload {upload_id!r} no longer exists in storage") from None
-        problem = self._problems(upload, parts)
-        if problem:
-            raise DatasetError(400, problem)
+        parts = self._choose(upload, listed, etags)
         try:
             previous = self.access.run(place.team, place.bucket,
                                        lambda c: c.stat_object(upload.bucket, upload.key)).size
@@ -157,7 +185,7 @@ class Uploads:
                 raise
             previous = None
         self.access.run(place.team, place.bucket, lambda c: c._complete_multipart_upload(
-            upload.bucket, upload.key, upload.s3_upload_id, sorted(parts, key=lambda p: p.part_number)))
+            upload.bucket, upload.key, upload.s3_upload_id, parts))
         self._forget(upload)
         self.usage.add(place.team, 1 if previous is None else 0, upload.size - (previous or 0))
         self.audit.record(place.user, place.team, "upload", upload.key, size=upload.size)

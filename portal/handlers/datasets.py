@@ -48,6 +48,16 @@ class DatasetsAPIHandler(APIHandler):
         except (urllib3.exceptions.HTTPError, OSError):
             raise web.HTTPError(503, "the storage server is unreachable; try again later") from None
 
+    def query(self, name: str, default: str | None = None) -> str:
+        """A query argument exactly as sent. Tornado's get_argument strips it and turns
+        control characters into spaces, so a refused key could name another object."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            if default is None:
+                raise web.MissingArgumentError(name)
+            return default
+        return self.decode_argument(values[-1], name)
+
     def body(self) -> dict:
         body = self.get_json_body()
         if not isinstance(body, dict):
@@ -59,18 +69,18 @@ class DatasetsHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def get(self, team):
         try:
-            limit = int(self.get_argument("limit", str(MAX_PAGE)))
+            limit = int(self.query("limit", str(MAX_PAGE)))
         except ValueError:
             raise web.HTTPError(400, "limit: must be a whole number") from None
-        page = await self.call(self.datasets.page, self.place, self.get_argument("prefix", ""),
-                               self.get_argument("start_after", ""), limit)
+        page = await self.call(self.datasets.page, self.place, self.query("prefix", ""),
+                               self.query("start_after", ""), limit)
         self.write_json(page)
 
     @team_scope(READ)
     async def delete(self, team):
         if not may_delete(self.caller, self.team):
             raise web.HTTPError(403, f"only team admins may delete in team {team!r} (its delete_policy)")
-        self.write_json(await self.call(self.datasets.delete, self.place, self.get_argument("key")))
+        self.write_json(await self.call(self.datasets.delete, self.place, self.query("key")))
 
 
 class FoldersHandler(DatasetsAPIHandler):
@@ -97,13 +107,14 @@ class UploadHandler(DatasetsAPIHandler):
 class UploadCompleteHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team, upload_id):
-        self.write_json(await self.call(self.uploads.complete, self.place, upload_id))
+        parts = self.body().get("parts") if self.request.body else None
+        self.write_json(await self.call(self.uploads.complete, self.place, upload_id, parts))
 
 
 class DownloadHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def get(self, team):
-        url = await self.call(self.datasets.download_url, self.place, self.get_argument("key"))
+        url = await self.call(self.datasets.download_url, self.place, self.query("key"))
         self.redirect(url, status=307)
 
 
@@ -125,7 +136,7 @@ class AuditHandler(DatasetsAPIHandler):
     @team_scope(ADMIN)
     async def get(self, team):
         try:
-            limit = min(max(int(self.get_argument("limit", "100")), 1), 1000)
+            limit = min(max(int(self.query("limit", "100")), 1), 1000)
         except ValueError:
             raise web.HTTPError(400, "limit: must be a whole number") from None
         events = await asyncio.to_thread(self.settings["audit"].events, team, limit)

@@ -50,7 +50,7 @@
   // -- usage -------------------------------------------------------------------------
   function showUsage(u) {
     const counted = u.bytes !== null;
-    const used = counted ? `${u.objects} objects, ${human(u.bytes)}` : "usage being counted…";
+    const used = counted ? `${u.objects} object${u.objects === 1 ? "" : "s"}, ${human(u.bytes)}` : "usage being counted…";
     $("usage-text").textContent = u.quota ? `${used} of ${human(u.quota)}` : `${used} (no quota)`;
     const pct = counted && u.quota ? Math.min(100, (100 * u.bytes) / u.quota) : 0;
     $("usage-bar").style.width = `${pct}%`;

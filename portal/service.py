@@ -62,7 +62,8 @@ async def keep_usage(app, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def _seed_when_hub_answers(app, config, ready: asyncio.Event):
+async def _background(app, config, ready: asyncio.Event):
+    """Seed teams and their storage once the hub answers, then keep usage counted."""
     hub = app.settings["hub"]
     for attempt in range(120):
         try:
@@ -103,12 +104,12 @@ async def main() -> None:
     server = HTTPServer(app, xheaders=True)
     server.listen(url.port, url.hostname)
     log.info("portal listening on %s", url.geturl())
-    seeding = asyncio.create_task(_seed_when_hub_answers(app, config, ready))
+    background = asyncio.create_task(_background(app, config, ready))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the hub stops its services with SIGTERM
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
-    seeding.cancel()
+    background.cancel()
     server.stop()
     log.info("portal stopped")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 
 import pytest
 import requests
@@ -112,3 +113,73 @@ def test_team_pages_link_to_datasets(seaweedfs_portal, page):
     page.click("#datasets-link")
     page.wait_for_selector("#usage-text")
     assert "of 10.0 GiB" in page.locator("#usage-text").inner_text()
+
+
+def test_folder_picker_and_drop_keep_relative_paths(seaweedfs_portal, page, tmp_path):
+    site = seaweedfs_portal
+    root = tmp_path / "study"
+    (root / "series-1").mkdir(parents=True)
+    (root / "series-1" / "img-001.dcm").write_bytes(b"dicom 1")
+    (root / "notes.txt").write_bytes(b"notes")
+    open_folder(page, site, "picked/")
+    page.set_input_files("#folder-input", str(root))
+    page.wait_for_selector("#upload-list li[data-key='picked/study/series-1/img-001.dcm'][data-state=done]")
+    page.wait_for_selector("#upload-list li[data-key='picked/study/notes.txt'][data-state=done]")
+    page.evaluate("""() => {
+        const data = new DataTransfer();
+        data.items.add(new File(["dropped bytes"], "dropped.txt"));
+        document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+    }""")
+    page.wait_for_selector("#upload-list li[data-key='picked/dropped.txt'][data-state=done]")
+    keys = sorted(o.object_name for o in site.admin_s3.list_objects("team-a", prefix="picked/", recursive=True))
+    assert keys == ["picked/dropped.txt", "picked/study/notes.txt", "picked/study/series-1/img-001.dcm"]
+    assert site.admin_s3.get_object("team-a", "picked/dropped.txt").read() == b"dropped bytes"
+
+
+def test_a_failed_part_is_retried_and_cancel_aborts(seaweedfs_portal, page, tmp_path):
+    site = seaweedfs_portal
+    data = os.urandom(8 * 2**20 + 100)
+    source = tmp_path / "retry.bin"
+    source.write_bytes(data)
+    refused = []
+
+    def flaky(route):  # part 2 fails until the test lets it through
+        if len(refused) < 3:
+            refused.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/team-a/flaky/retry.bin?*partNumber=2*", flaky)
+    open_folder(page, site, "flaky/")
+    page.set_input_files("#file-input", str(source))
+    row = "#upload-list li[data-key='flaky/retry.bin']"
+    page.wait_for_selector(f"{row}[data-state=failed]", timeout=30_000)
+    assert len(refused) == 3 and "part(s) 2 failed 3 times" in page.locator(f"{row} .status").inner_text()
+    page.click(f"{row} .retry")
+    page.wait_for_selector(f"{row}[data-state=done]", timeout=30_000)
+    page.unroute("**/team-a/flaky/retry.bin?*partNumber=2*")
+    assert hashlib.sha256(site.admin_s3.get_object("team-a", "flaky/retry.bin").read()).digest() == \
+        hashlib.sha256(data).digest()
+
+    cdp = page.context.new_cdp_session(page)  # slow uploads down so that cancel comes mid-way
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                 "uploadThroughput": 2 * 2**20})
+    try:
+        big = tmp_path / "cancelled.bin"
+        big.write_bytes(os.urandom(40 * 2**20))
+        page.set_input_files("#file-input", str(big))
+        row = "#upload-list li[data-key='flaky/cancelled.bin']"
+        page.wait_for_selector(f"{row}[data-state=sending]", timeout=30_000)
+        assert site.admin_s3._list_multipart_uploads("team-a", prefix="flaky/cancelled.bin").uploads
+        page.click(f"{row} .cancel")
+        page.wait_for_selector(f"{row}[data-state=cancelled]")
+    finally:
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                     "uploadThroughput": -1})
+    deadline = time.monotonic() + 10
+    while site.admin_s3._list_multipart_uploads("team-a", prefix="flaky/cancelled.bin").uploads:
+        assert time.monotonic() < deadline, "the cancelled upload was not aborted"
+        time.sleep(0.2)
+    assert [o.object_name for o in site.admin_s3.list_objects("team-a", prefix="flaky/")] == ["flaky/retry.bin"]

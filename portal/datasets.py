@@ -128,11 +128,13 @@ class Datasets:
             query["start-after"] = start_after
 
         def list_once(client):
-            for _ in range(10):  # MinIO may answer an empty page that is still truncated
+            # MinIO has answered empty pages marked truncated (minio#14132, minio-js#1314):
+            # follow their token a few times rather than end the listing early.
+            for _ in range(10):
                 objects, truncated, token, _ = parse_list_objects(
                     client._execute("GET", place.bucket, query_params=dict(query)))
-                if objects or not truncated:
-                    return objects, truncated
+                if objects or not truncated or not token:
+                    break
                 query["continuation-token"] = token
             return objects, truncated
 

@@ -8,7 +8,9 @@
   const PARTS_IN_FLIGHT = 4; // across all files
   const PART_TRIES = 3; // a failed part is sent again this many times before the file stops
   const $ = (id) => document.getElementById(id);
-  const prefix = new URLSearchParams(location.search).get("prefix") || "";
+  const query = new URLSearchParams(location.search);
+  const prefix = query.get("prefix") || "";
+  const pageSize = Math.min(Number(query.get("limit")) || cfg.pageSize, cfg.pageSize); // ?limit= for slow links
 
   // -- API -------------------------------------------------------------------------
   async function api(method, path, body) {
@@ -72,7 +74,7 @@
   const view = {items: [], next: null, sort: "name", desc: false};
 
   async function load(more = false) {
-    const params = {prefix: prefix + $("filter").value, limit: cfg.pageSize};
+    const params = {prefix: prefix + $("filter").value, limit: pageSize};
     if (more) params.start_after = view.next;
     try {
       const page = await api("GET", "/datasets" + q(params));

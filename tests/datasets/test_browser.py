@@ -183,3 +183,29 @@ def test_a_failed_part_is_retried_and_cancel_aborts(seaweedfs_portal, page, tmp_
         assert time.monotonic() < deadline, "the cancelled upload was not aborted"
         time.sleep(0.2)
     assert [o.object_name for o in site.admin_s3.list_objects("team-a", prefix="flaky/")] == ["flaky/retry.bin"]
+
+
+def test_more_sort_and_filter(seaweedfs_portal, page):
+    site = seaweedfs_portal
+    sizes = {"a.bin": 300, "b.bin": 100, "c.bin": 200, "d.bin": 50, "e.bin": 400}
+    for name, size in sizes.items():
+        site.admin_s3.put_object("team-a", f"sort/{name}", io.BytesIO(b"s" * size), size)
+    page.goto(f"{site.portal.url}services/portal/teams/team-a/datasets?prefix=sort/&limit=2")
+
+    def names():
+        page.wait_for_selector("#rows tr")
+        return [k.removeprefix("sort/") for k in page.locator("#rows tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.key)")]
+
+    assert names() == ["a.bin", "b.bin"]
+    for shown in (4, 5):
+        page.click("#more")
+        page.wait_for_function(f"document.querySelectorAll('#rows tr').length === {shown}")
+    assert page.locator("#more").is_hidden()
+    page.click("button.sort[data-sort=size]")
+    assert names() == ["d.bin", "b.bin", "c.bin", "a.bin", "e.bin"]
+    page.click("button.sort[data-sort=size]")
+    assert names() == ["e.bin", "a.bin", "c.bin", "b.bin", "d.bin"]
+    page.fill("#filter", "c")
+    page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
+    assert names() == ["c.bin"]

@@ -17,6 +17,7 @@ import math
 import mimetypes
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from minio.error import S3Error
@@ -165,18 +166,24 @@ class Uploads:
             chosen.append(next(iter(right.values())))
         return chosen
 
-    def complete(self, place: Place, upload_id: str, etags=None) -> dict:
-        """Assemble the object; ``etags`` (part number → ETag of its PUT) is optional."""
-        etags = check_etags(etags)
-        upload = self._find(place, upload_id)
+    @contextmanager
+    def _still_open(self, upload: Upload):
+        """S3 calls on an upload that S3 may have dropped (aborted, completed by a
+        concurrent request): then the record goes too and the answer is 404."""
         try:
-            listed = self._parts(place, upload)
+            yield
         except S3Error as e:
             if e.code != "NoSuchUpload":
                 raise
             self._forget(upload)
-            raise DatasetError(404, f"upload {upload_id!r} no longer exists in storage") from None
-        parts = self._choose(upload, listed, etags)
+            raise DatasetError(404, f"upload {upload.id!r} no longer exists in storage") from None
+
+    def complete(self, place: Place, upload_id: str, etags=None) -> dict:
+        """Assemble the object; ``etags`` (part number → ETag of its PUT) is optional."""
+        etags = check_etags(etags)
+        upload = self._find(place, upload_id)
+        with self._still_open(upload):
+            parts = self._choose(upload, self._parts(place, upload), etags)
         try:
             previous = self.access.run(place.team, place.bucket,
                                        lambda c: c.stat_object(upload.bucket, upload.key)).size
@@ -184,8 +191,9 @@ class Uploads:
             if e.code not in MISSING:
                 raise
             previous = None
-        self.access.run(place.team, place.bucket, lambda c: c._complete_multipart_upload(
-            upload.bucket, upload.key, upload.s3_upload_id, parts))
+        with self._still_open(upload):
+            self.access.run(place.team, place.bucket, lambda c: c._complete_multipart_upload(
+                upload.bucket, upload.key, upload.s3_upload_id, parts))
         self._forget(upload)
         self.usage.add(place.team, 1 if previous is None else 0, upload.size - (previous or 0))
         self.audit.record(place.user, place.team, "upload", upload.key, size=upload.size)

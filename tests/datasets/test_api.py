@@ -134,6 +134,17 @@ def test_abort_leaves_no_parts_behind(ds):
     assert bob.get(f"{bob.base}/datasets", params={"prefix": key}).json()["items"] == []
 
 
+def test_an_upload_dropped_by_s3_is_404_and_forgotten(ds):
+    bob = ds.api("bob")
+    key = unique("dropped.bin")
+    up = flow.start(bob, key, 1)
+    [s3_upload] = open_uploads(ds, key)
+    ds.admin_s3._abort_multipart_upload("team-a", key, s3_upload.upload_id)  # behind the portal's back
+    r = flow.complete(bob, up)
+    assert r.status_code == 404 and r.json()["message"].endswith("no longer exists in storage")
+    assert flow.complete(bob, up).json()["message"].startswith("no upload")
+
+
 def test_only_the_uploader_completes_or_aborts(ds):
     bob, alice = ds.api("bob"), ds.api("alice")
     up = flow.start(bob, unique("mine.bin"), 3)

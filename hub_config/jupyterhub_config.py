@@ -12,6 +12,7 @@ from portal import config as portal_config
 from portal import rbac
 from portal.app import SHARED_TEMPLATES
 from portal.datadir import DataDir
+from portal.storage.team_access import NotebookEnv
 from spawners import engine as engines
 from spawners import gpus
 
@@ -82,6 +83,7 @@ c.JupyterHub.services = [{
 # `aiportal up` chose the engine (and may have started Podman's service for it).
 engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_backend, cfg.spawner_socket)[0]
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
+c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 if engine.backend == "local":

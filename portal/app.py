@@ -13,11 +13,11 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
 from .config import PortalConfig
-from .handlers import meta, pages, teams
+from .handlers import datasets, meta, pages, teams
 from .hub import HubClient
 from .rbac import ADMIN
 
-HANDLER_MODULES = [meta, teams, pages]
+HANDLER_MODULES = [meta, teams, datasets, pages]
 #: Templates the hub uses too (hub_config adds this folder to JupyterHub's template_paths).
 SHARED_TEMPLATES = str(resources.files("portal").joinpath("shared_templates"))
 
@@ -46,6 +46,7 @@ def make_renderer(hub_prefix: str, prefix: str):
         context = {
             "base_url": hub_prefix, "prefix": "/", "portal_url": prefix,
             "static_url": lambda path, include_version=True: f"{hub_prefix}static/{path}",
+            "portal_static_url": handler.static_url,
             "user": _TemplateUser(model["name"]) if model else None,
             "parsed_scopes": {"admin-ui"} if "admin-ui" in scopes or (model or {}).get("admin") else set(),
             "is_operator": ADMIN in scopes, "services": [],
@@ -70,5 +71,6 @@ def make_app(config: PortalConfig, *, hub_api_url: str, api_token: str, prefix: 
         portal_config=config, hub=HubClient(hub_api_url, api_token), prefix=prefix,
         membership_source=membership_source, ready=ready or asyncio.Event(),
         render=make_renderer(hub_prefix, prefix), cookie_secret=extra.pop("cookie_secret"),
+        static_path=str(resources.files("portal").joinpath("static")), static_url_prefix=prefix + "static/",
         **extra)
     return web.Application(handlers, **settings)

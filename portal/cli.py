@@ -1,4 +1,4 @@
-"""The `aiportal` command: up, config check, token."""
+"""The `aiportal` command: up, config check, token, storage rotate-keys."""
 
 from __future__ import annotations
 
@@ -50,6 +50,35 @@ def cmd_token(args) -> int:
     return 0
 
 
+def cmd_storage_rotate_keys(args) -> int:
+    import urllib3
+    from minio.error import S3Error
+
+    from .storage import StorageAdminError, store_from_config
+
+    try:
+        cfg = portal_config.load(args.config or os.path.join(args.data_dir, "portal.yaml"))
+    except portal_config.ConfigError as e:
+        return _print_config_error(e)
+    store = store_from_config(cfg, args.data_dir)
+    bucket = args.team  # every team's bucket is named after it (portal.teams.Team.bucket)
+    try:
+        if not store.client().bucket_exists(bucket):
+            print(f"aiportal storage rotate-keys: no team {args.team!r} (no bucket {bucket!r})", file=sys.stderr)
+            return 1
+        creds = store.rotate_team_credentials(args.team, bucket)
+    except (StorageAdminError, S3Error, ValueError) as e:
+        print(f"aiportal storage rotate-keys: {e}", file=sys.stderr)
+        return 1
+    except (urllib3.exceptions.HTTPError, OSError):
+        print(f"aiportal storage rotate-keys: the storage server at {store.endpoint} is not reachable "
+              "(is the portal running?)", file=sys.stderr)
+        return 1
+    print(f"{args.team}: new S3 keys, access key {creds.access_key}. Servers started from now on get "
+          "them; running servers and share links made before hold keys that no longer work.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiportal", description="The aiportal platform portal.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +101,14 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
     tok.add_argument("--note", default="aiportal token")
     tok.set_defaults(func=cmd_token)
+
+    storage = sub.add_parser("storage", help="team storage commands")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    rotate = storage_sub.add_parser("rotate-keys", help="replace a team's S3 keys (the old ones stop working)")
+    rotate.add_argument("team")
+    rotate.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    rotate.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
+    rotate.set_defaults(func=cmd_storage_rotate_keys)
     return p
 
 

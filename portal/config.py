@@ -108,6 +108,9 @@ class PortalConfig:
     storage_type: str
     storage_endpoint: str | None
     storage_port: int
+    storage_public_endpoint: str | None
+    storage_usage_interval: int
+    database_url: str | None
     profiles: dict[str, Profile]
     teams: dict[str, TeamSpec]
     spawner_backend: str = "auto"
@@ -209,6 +212,9 @@ def _build(data: dict, source: str) -> PortalConfig:
         admin_users=tuple(hub.get("admin_users", ["admin"])), hub_db_url=hub.get("db_url"),
         auth={"type": "native", "open_signup": False, "minimum_password_length": 8, **auth},
         storage_type=storage.get("type", "seaweedfs"), storage_endpoint=storage.get("endpoint"),
-        storage_port=storage.get("port", 8333), profiles=profiles, teams=teams,
+        storage_port=storage.get("port", 8333),
+        storage_public_endpoint=(storage.get("public_endpoint") or "").rstrip("/") or None,
+        storage_usage_interval=storage.get("usage_interval", 300),
+        database_url=(data.get("database") or {}).get("url"), profiles=profiles, teams=teams,
         spawner_backend=spawner.get("backend", "auto"), spawner_socket=spawner.get("socket"),
         gpus=tuple(data["gpus"]) if "gpus" in data else None)

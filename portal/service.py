@@ -13,30 +13,62 @@ import os
 import signal
 from urllib.parse import urlparse
 
+import urllib3
+from minio.error import S3Error
 from tornado.httpserver import HTTPServer
 
 from . import config as portal_config
 from .app import make_app
+from .audit import AuditLog
+from .datadir import DataDir
+from .datasets import Datasets
+from .db import Database
 from .hub import HubError
 from .storage import StorageAdminError, store_from_config
-from .teams import seed_teams
+from .storage.team_access import TeamAccess
+from .teams import Team, seed_teams
+from .uploads import Uploads
+from .usage import UsageCache
 
 log = logging.getLogger("portal")
 
 
-async def ensure_buckets(hub, store) -> None:
-    """One bucket per team, for teams from portal.yaml and teams created in the hub."""
+async def ensure_team_storage(hub, store) -> None:
+    """A bucket and keys per team, for teams from portal.yaml and teams created in the hub.
+
+    Keys are made here, once, rather than by whichever of the hub (at a spawn) and the
+    service (at a first page) asks first: two processes creating a team's first keys
+    at once could each revoke the other's (MinIO keeps one user per team).
+    """
     for group in await hub.groups():
-        bucket = (group.get("properties") or {}).get("bucket") or group["name"]
-        await asyncio.to_thread(store.ensure_bucket, bucket)
+        team = Team.from_group(group)
+        await asyncio.to_thread(store.ensure_bucket, team.bucket)
+        await asyncio.to_thread(store.team_credentials, team.name, team.bucket)
 
 
-async def _seed_when_hub_answers(app, config, ready: asyncio.Event):
+async def keep_usage(app, interval: float) -> None:
+    """Recount every team's usage and expire abandoned uploads, every ``interval`` seconds."""
+    hub, store, usage = app.settings["hub"], app.settings["store"], app.settings["usage"]
+    while True:
+        try:
+            for group in await hub.groups():
+                team = Team.from_group(group)
+                await asyncio.to_thread(usage.recount, team.name, team.bucket, store.client())
+            expired = await asyncio.to_thread(app.settings["uploads"].expire)
+            if expired:
+                log.info("aborted %d expired upload(s)", expired)
+        except (HubError, OSError, S3Error, urllib3.exceptions.HTTPError) as e:
+            log.warning("could not count storage usage: %s", e)
+        await asyncio.sleep(interval)
+
+
+async def _background(app, config, ready: asyncio.Event):
+    """Seed teams and their storage once the hub answers, then keep usage counted."""
     hub = app.settings["hub"]
     for attempt in range(120):
         try:
             await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
-            await ensure_buckets(hub, app.settings["store"])
+            await ensure_team_storage(hub, app.settings["store"])
             break
         except (HubError, OSError, StorageAdminError) as e:
             if attempt % 10 == 0:
@@ -47,6 +79,7 @@ async def _seed_when_hub_answers(app, config, ready: asyncio.Event):
         return
     ready.set()
     log.info("portal ready: %d team(s) seeded", len(config.teams))
+    await keep_usage(app, config.storage_usage_interval)
 
 
 async def main() -> None:
@@ -55,23 +88,28 @@ async def main() -> None:
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     ready = asyncio.Event()
     membership = "gitlab" if config.auth["type"] == "gitlab" else "portal"
+    data = DataDir(os.environ["AIPORTAL_DATA_DIR"])
+    store = store_from_config(config, data.root)
+    db = Database(config.database_url or f"sqlite:///{data.portal_db}")
+    access, usage, audit = TeamAccess(store, config.storage_public_endpoint), UsageCache(), AuditLog(db)
     app = make_app(
         config, hub_api_url=os.environ["JUPYTERHUB_API_URL"],
         api_token=os.environ["JUPYTERHUB_API_TOKEN"],
         prefix=os.environ["JUPYTERHUB_SERVICE_PREFIX"], membership_source=membership,
         ready=ready, cookie_secret=os.environ["AIPORTAL_COOKIE_SECRET"],
-        store=store_from_config(config, os.environ["AIPORTAL_DATA_DIR"]),
+        store=store, usage=usage, audit=audit, datasets=Datasets(access, usage, audit),
+        uploads=Uploads(access, db, usage, audit),
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"
                           if membership == "gitlab" else ""))
     server = HTTPServer(app, xheaders=True)
     server.listen(url.port, url.hostname)
     log.info("portal listening on %s", url.geturl())
-    seeding = asyncio.create_task(_seed_when_hub_answers(app, config, ready))
+    background = asyncio.create_task(_background(app, config, ready))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the hub stops its services with SIGTERM
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
-    seeding.cancel()
+    background.cancel()
     server.stop()
     log.info("portal stopped")
 

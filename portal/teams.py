@@ -60,12 +60,20 @@ class Team:
     def admins(self) -> list[str]:
         return sorted(self.properties.get("admins") or [])
 
+    @property
+    def bucket(self) -> str:
+        return self.properties.get("bucket") or self.name
+
+    @property
+    def delete_policy(self) -> str:
+        """Who may delete objects in the bucket: "admins" (team admins) or "members"."""
+        return self.properties.get("delete_policy", "members")
+
     def as_json(self) -> dict:
         return {
             "name": self.name, "display_name": self.display_name, "quota": self.quota,
             "profiles": list(self.properties.get("profiles") or []),
-            "bucket": self.properties.get("bucket", self.name),
-            "delete_policy": self.properties.get("delete_policy", "members"),
+            "bucket": self.bucket, "delete_policy": self.delete_policy,
             "members": self.members, "admins": self.admins,
             "membership_source": self.membership_source,
         }

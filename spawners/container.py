@@ -187,7 +187,7 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
         spec = container_spec(
             self.profile, name=self.object_name, portal=self.portal_id, user=self.user.name,
             server=self.name, command=await self.get_command(),
-            env={**await self.team_env(), **self.get_env()}, home=self.home,
+            env=self.get_env(), home=self.home,
             gpu_ids=self.gpu_ids, engine=self.engine, attach_gpus=self.attach_gpus)
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)

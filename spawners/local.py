@@ -29,7 +29,6 @@ class LocalTeamSpawner(TeamSpawnerMixin, SimpleLocalProcessSpawner):
             raise refuse(f"profile {self.profile.profile!r} needs GPUs, which only containers get. "
                          f"{self.notice}")
         self.log.warning("%s: %s", self._log_name, self.notice)
-        self.environment = {**self.environment, **await self.team_env()}
         return await super().start()
 
     def user_env(self, env):

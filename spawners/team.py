@@ -1,13 +1,15 @@
 """TeamSpawnerMixin: what every backend adds to its JupyterHub spawner.
 
-The form, validation of user_options, and the resolved profile; backends read
-`self.profile` in start().
+The form, validation of user_options, the resolved profile, and the team's S3 keys in
+the server's environment; backends read `self.profile` in start() and call get_env().
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from tornado import web
-from traitlets import Any, Dict, Unicode
+from traitlets import Any, Callable, Dict, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .profiles import ProfileError, ResolvedProfile, options_form, options_from_form, resolve
@@ -28,6 +30,11 @@ class TeamSpawnerMixin(LoggingConfigurable):
     profiles = Dict(config=True, help="Declared profiles by name (from portal.yaml).")
     notice = Unicode("", config=True, help="Shown above the spawn form, e.g. why servers are not containers.")
     profile = Any(None, allow_none=True, help="The ResolvedProfile of the current spawn.")
+    team_env = Callable(None, allow_none=True, config=True, help="""(team, bucket) → environment
+        variables giving the team's servers its S3 bucket (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+        AWS_ENDPOINT_URL, S3_BUCKET). Blocking; called in a thread at every spawn, so servers
+        started after a key rotation get the new keys. None: no storage variables.""")
+    _team_env_values = Dict()
 
     def user_teams(self) -> dict[str, dict]:
         """The user's teams as hub groups: name → properties."""
@@ -37,14 +44,6 @@ class TeamSpawnerMixin(LoggingConfigurable):
         """Per-team remarks for the form; backends add GPU availability."""
         return {}
 
-    async def team_env(self) -> dict[str, str]:
-        """Environment for a server of `self.profile.team` (e.g. team-scoped storage keys).
-
-        The hub's own environment never reaches a server: add here what the team's
-        servers should see.
-        """
-        return {}
-
     async def _options_form(self, spawner=None):
         teams = self.user_teams()
         return options_form(teams, self.profiles, await self.team_notes(teams), self.notice)
@@ -52,14 +51,26 @@ class TeamSpawnerMixin(LoggingConfigurable):
     def options_from_form(self, formdata):
         return options_from_form(formdata)
 
-    def _apply_options(self, spawner, user_options):
+    async def _apply_options(self, spawner, user_options):
+        teams = self.user_teams()
         try:
-            self.profile = resolve(user_options, self.user_teams(), self.profiles)
+            self.profile = resolve(user_options, teams, self.profiles)
         except ProfileError as e:
             raise refuse(str(e)) from None
         self.default_url = self.profile.default_url
         self.log.info("%s starts %s of team %s", self._log_name, self.profile.profile,
                       self.profile.team)
+        if self.team_env:
+            team = self.profile.team
+            try:
+                self._team_env_values = await asyncio.to_thread(
+                    self.team_env, team, teams[team].get("bucket") or team)
+            except Exception as e:
+                self.log.error("no storage keys for team %s: %s", team, e)
+                raise web.HTTPError(503, f"the storage of team {team!r} is unavailable; try again later") from None
+
+    def get_env(self):
+        return {**super().get_env(), **self._team_env_values}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

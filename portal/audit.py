@@ -1,0 +1,32 @@
+"""The audit log: every upload, delete, new folder and share link, with who and when.
+
+Kept in the portal database (not in log files) so team admins can read it through the
+API and it survives log rotation.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .db import AuditEvent, Database, iso, utcnow
+
+ACTIONS = ("upload", "delete", "folder", "share")
+
+
+class AuditLog:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def record(self, user: str, team: str, action: str, key: str, **detail) -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        with self.db.transaction() as s:
+            s.add(AuditEvent(at=utcnow(), user=user, team=team, action=action, key=key, detail=detail))
+
+    def events(self, team: str, limit: int = 100) -> list[dict]:
+        """The team's most recent events, newest first."""
+        with self.db.session() as s:
+            rows = s.scalars(select(AuditEvent).where(AuditEvent.team == team)
+                             .order_by(AuditEvent.id.desc()).limit(limit))
+            return [{"at": iso(e.at), "user": e.user, "action": e.action, "key": e.key,
+                     "detail": e.detail} for e in rows]

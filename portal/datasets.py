@@ -1,0 +1,190 @@
+"""Datasets: a team's bucket as the portal shows it: keys, pages, links, folders, deletes.
+
+Object bytes never pass through the portal: it lists, checks and signs URLs, and the
+browser moves the data to and from S3 itself (``uploads.py`` holds the multipart side).
+Every S3 call is made as the team (``storage.team_access``). Calls block: the handlers
+run them in threads.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from minio.datatypes import parse_list_objects
+from minio.error import S3Error
+
+from .audit import AuditLog
+from .db import iso, utcnow
+from .storage.team_access import TeamAccess
+from .usage import UsageCache
+
+MAX_KEY_BYTES = 1024
+MAX_PAGE = 1000
+MAX_SHARE_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
+DOWNLOAD_TTL = timedelta(hours=1)  # long enough for a browser to resume a big download
+MISSING = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+
+
+class DatasetError(Exception):
+    """A request the portal refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _check_text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise DatasetError(400, f"{what}: must be a string")
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        raise DatasetError(400, f"{what}: must be valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise DatasetError(400, f"{what}: must be at most {MAX_KEY_BYTES} bytes of UTF-8 ({size} given)")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        raise DatasetError(400, f"{what}: must not contain control characters")
+    if value.startswith("/"):
+        raise DatasetError(400, f"{what}: must not start with '/'")
+    return value
+
+
+def check_prefix(value, what: str = "prefix") -> str:
+    """A listing prefix or cursor: may be empty or end mid-name (it filters)."""
+    return _check_text(value, what)
+
+
+def check_key(value, what: str = "key", *, folder: bool | None = False) -> str:
+    """An object key: the rules of the issue, each refusal naming its rule.
+
+    ``folder``: True requires a trailing '/', False forbids it, None accepts both.
+    """
+    key = _check_text(value, what)
+    if not key:
+        raise DatasetError(400, f"{what}: must not be empty")
+    is_folder = key.endswith("/")
+    segments = key[:-1].split("/") if is_folder else key.split("/")
+    if any(s in (".", "..") for s in segments):
+        raise DatasetError(400, f"{what}: must not contain a '.' or '..' segment")
+    if "" in segments:
+        raise DatasetError(400, f"{what}: must not contain an empty segment ('//')")
+    if folder is False and is_folder:
+        raise DatasetError(400, f"{what}: names a folder (ends with '/'); give a file")
+    if folder is True and not is_folder:
+        raise DatasetError(400, f"{what}: a folder must end with '/'")
+    return key
+
+
+def content_disposition(key: str) -> str:
+    """``attachment`` with the file's own name (RFC 6266), whatever its characters."""
+    name = key.rsplit("/", 1)[-1]
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a request acts: the team, its bucket, and who asks."""
+
+    team: str
+    bucket: str
+    user: str
+
+
+class Datasets:
+    def __init__(self, access: TeamAccess, usage: UsageCache, audit: AuditLog):
+        self.access = access
+        self.usage = usage
+        self.audit = audit
+
+    def _run(self, place: Place, call, missing: str | None = None):
+        try:
+            return self.access.run(place.team, place.bucket, call)
+        except S3Error as e:
+            if missing and e.code in MISSING:
+                raise DatasetError(404, missing) from None
+            raise
+
+    def _stat(self, place: Place, key: str):
+        return self._run(place, lambda c: c.stat_object(place.bucket, key), f"no object {key!r}")
+
+    def page(self, place: Place, prefix: str = "", start_after: str = "", limit: int = MAX_PAGE) -> dict:
+        """One page of the folder ``prefix``: objects and sub-folders, by name.
+
+        One ListObjectsV2 request of at most ``limit`` entries; ``next`` is the last entry,
+        to pass as ``start_after``, or None at the end. The folder's own marker is left out.
+        """
+        check_prefix(prefix)
+        check_prefix(start_after, "start_after")
+        if not 1 <= limit <= MAX_PAGE:
+            raise DatasetError(400, f"limit: must be between 1 and {MAX_PAGE}")
+        query = {"list-type": "2", "delimiter": "/", "encoding-type": "url",
+                 "max-keys": str(limit), "prefix": prefix}
+        if start_after:
+            query["start-after"] = start_after
+
+        def list_once(client):
+            # MinIO has answered empty pages marked truncated (minio#14132, minio-js#1314):
+            # follow their token a few times rather than end the listing early.
+            for _ in range(10):
+                objects, truncated, token, _ = parse_list_objects(
+                    client._execute("GET", place.bucket, query_params=dict(query)))
+                if objects or not truncated or not token:
+                    break
+                query["continuation-token"] = token
+            return objects, truncated
+
+        objects, truncated = self._run(place, list_once)
+        items = sorted(({"key": o.object_name, "size": o.size,
+                         "last_modified": o.last_modified.isoformat().replace("+00:00", "Z")
+                         if o.last_modified else None,
+                         "is_prefix": o.size is None}
+                        for o in objects if o.object_name != prefix), key=lambda i: i["key"])
+        last = max((o.object_name for o in objects), default=None)
+        return {"items": items, "next": last if truncated else None}
+
+    def download_url(self, place: Place, key: str) -> str:
+        check_key(key)
+        self._stat(place, key)
+        return self.access.sign(place.team, place.bucket, "GET", key, DOWNLOAD_TTL,
+                                response_headers={"response-content-disposition": content_disposition(key)})
+
+    def share(self, place: Place, key: str, expires_in) -> dict:
+        """A download link that works without logging in, until it expires."""
+        check_key(key)
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int) \
+                or not 1 <= expires_in <= MAX_SHARE_SECONDS:
+            raise DatasetError(400, f"expires_in: must be whole seconds from 1 to {MAX_SHARE_SECONDS} (7 days)")
+        self._stat(place, key)
+        url = self.access.sign(place.team, place.bucket, "GET", key, timedelta(seconds=expires_in),
+                               response_headers={"response-content-disposition": content_disposition(key)})
+        expires_at = iso(utcnow() + timedelta(seconds=expires_in))
+        self.audit.record(place.user, place.team, "share", key, expires_at=expires_at)
+        return {"url": url, "expires_at": expires_at}
+
+    def new_folder(self, place: Place, key) -> dict:
+        """A folder is an empty object whose key ends with '/', as S3 consoles make them."""
+        key = check_key(key, folder=None)
+        key = key if key.endswith("/") else key + "/"
+        check_key(key, folder=True)  # the added '/' may push it past the length limit
+        self._run(place, lambda c: c.put_object(place.bucket, key, io.BytesIO(b""), 0))
+        self.usage.add(place.team, 1, 0)
+        self.audit.record(place.user, place.team, "folder", key)
+        return {"key": key}
+
+    def delete(self, place: Place, key) -> dict:
+        """Delete a file, or an empty folder (a folder with content answers 409)."""
+        key = check_key(key, folder=None)
+        if key.endswith("/"):
+            inside = self.page(place, key, limit=2)["items"]
+            if inside:
+                raise DatasetError(409, f"folder {key!r} is not empty: delete what it holds first")
+        size = self._stat(place, key).size or 0
+        self._run(place, lambda c: c.remove_object(place.bucket, key))
+        self.usage.add(place.team, -1, -size)
+        self.audit.record(place.user, place.team, "delete", key, size=size)
+        return {"key": key}

@@ -1,0 +1,79 @@
+"""The portal's own database: state that is not the hub's (audit log, uploads in progress).
+
+SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
+single-machine default) and PostgreSQL (``database.url`` in portal.yaml). Tables are
+created when missing; times are stored as naive UTC because SQLite keeps no time zone.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso(moment: datetime) -> str:
+    """A stored (naive UTC) time as ISO 8601 with its zone, as the API returns times."""
+    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AuditEvent(Base):
+    """Who did what to which object of a team's bucket, and when."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    user: Mapped[str] = mapped_column(String(255))
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(1024))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Upload(Base):
+    """A multipart upload that a user started and has neither completed nor aborted.
+
+    Its size counts against the team's quota until then, so parallel uploads cannot
+    together overrun it.
+    """
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    bucket: Mapped[str] = mapped_column(String(63))
+    key: Mapped[str] = mapped_column(String(1024))
+    user: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    s3_upload_id: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class Database:
+    """An engine on ``url`` with the portal's tables, and short transactions on it."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_engine(url)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self):
+        """A session committed on success and rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def session(self) -> Session:
+        return self._sessions()

@@ -1,0 +1,174 @@
+"""Datasets API and page: browse, upload (multipart), download, share, delete, usage, audit.
+
+Handlers are thin: they check access (``team_scope``), read the request and run the
+blocking domain calls of ``portal.datasets`` and ``portal.uploads`` in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import urllib3
+from minio.error import S3Error
+from tornado import web
+
+from ..datasets import MAX_PAGE, MAX_SHARE_SECONDS, DatasetError, Datasets, Place
+from ..rbac import ADMIN, READ
+from ..uploads import Uploads
+from .base import APIHandler, team_scope
+from .pages import PageHandler
+
+
+def may_delete(caller, team) -> bool:
+    """The team's delete_policy: team admins only, or every member."""
+    return team.delete_policy == "members" or caller.can(ADMIN, team.name)
+
+
+class DatasetsAPIHandler(APIHandler):
+    @property
+    def datasets(self) -> Datasets:
+        return self.settings["datasets"]
+
+    @property
+    def uploads(self) -> Uploads:
+        return self.settings["uploads"]
+
+    @property
+    def place(self) -> Place:
+        return Place(self.team.name, self.team.bucket, self.caller.name)
+
+    async def call(self, fn, *args):
+        """Run a blocking domain call in a thread; its refusals become JSON errors."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except DatasetError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        except S3Error as e:
+            raise web.HTTPError(502, f"the storage server refused: {e.code}") from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise web.HTTPError(503, "the storage server is unreachable; try again later") from None
+
+    def query(self, name: str, default: str | None = None) -> str:
+        """A query argument exactly as sent. Tornado's get_argument strips it and turns
+        control characters into spaces, so a refused key could name another object."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            if default is None:
+                raise web.MissingArgumentError(name)
+            return default
+        return self.decode_argument(values[-1], name)
+
+    def body(self) -> dict:
+        body = self.get_json_body()
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "request body must be a JSON object")
+        return body
+
+
+class DatasetsHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def get(self, team):
+        try:
+            limit = int(self.query("limit", str(MAX_PAGE)))
+        except ValueError:
+            raise web.HTTPError(400, "limit: must be a whole number") from None
+        page = await self.call(self.datasets.page, self.place, self.query("prefix", ""),
+                               self.query("start_after", ""), limit)
+        self.write_json(page)
+
+    @team_scope(READ)
+    async def delete(self, team):
+        if not may_delete(self.caller, self.team):
+            raise web.HTTPError(403, f"only team admins may delete in team {team!r} (its delete_policy)")
+        self.write_json(await self.call(self.datasets.delete, self.place, self.query("key")))
+
+
+class FoldersHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def post(self, team):
+        self.write_json(await self.call(self.datasets.new_folder, self.place, self.body().get("key")), 201)
+
+
+class UploadsHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def post(self, team):
+        body = self.body()
+        upload = await self.call(self.uploads.start, self.place, self.team.quota.get("storage"),
+                                 body.get("key"), body.get("size"))
+        self.write_json(upload, 201)
+
+
+class UploadHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def delete(self, team, upload_id):
+        self.write_json(await self.call(self.uploads.abort, self.place, upload_id))
+
+
+class UploadCompleteHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def post(self, team, upload_id):
+        parts = self.body().get("parts") if self.request.body else None
+        self.write_json(await self.call(self.uploads.complete, self.place, upload_id, parts))
+
+
+class DownloadHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def get(self, team):
+        url = await self.call(self.datasets.download_url, self.place, self.query("key"))
+        self.redirect(url, status=307)
+
+
+class SharesHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def post(self, team):
+        body = self.body()
+        share = await self.call(self.datasets.share, self.place, body.get("key"), body.get("expires_in"))
+        self.write_json(share, 201)
+
+
+class UsageHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def get(self, team):
+        self.write_json(usage_json(self.settings["usage"], self.team))
+
+
+class AuditHandler(DatasetsAPIHandler):
+    @team_scope(ADMIN)
+    async def get(self, team):
+        try:
+            limit = min(max(int(self.query("limit", "100")), 1), 1000)
+        except ValueError:
+            raise web.HTTPError(400, "limit: must be a whole number") from None
+        events = await asyncio.to_thread(self.settings["audit"].events, team, limit)
+        self.write_json({"items": events})
+
+
+def usage_json(cache, team) -> dict:
+    usage = cache.get(team.name)
+    counted = usage.as_json() if usage else {"objects": None, "bytes": None, "computed_at": None}
+    return {**counted, "quota": team.quota.get("storage")}
+
+
+class DatasetsPageHandler(PageHandler):
+    @web.authenticated
+    @team_scope(READ)
+    async def get(self, team):
+        self.render_page("datasets.html", team=self.team, usage=usage_json(self.settings["usage"], self.team),
+                         can_delete=may_delete(self.caller, self.team), max_share=MAX_SHARE_SECONDS,
+                         page_size=MAX_PAGE)
+
+
+TEAM = r"(?P<team>[^/]+)"
+UPLOAD = r"(?P<upload_id>[^/]+)"
+default_handlers = [
+    (rf"/api/v1/teams/{TEAM}/datasets", DatasetsHandler),
+    (rf"/api/v1/teams/{TEAM}/folders", FoldersHandler),
+    (rf"/api/v1/teams/{TEAM}/uploads", UploadsHandler),
+    (rf"/api/v1/teams/{TEAM}/uploads/{UPLOAD}", UploadHandler),
+    (rf"/api/v1/teams/{TEAM}/uploads/{UPLOAD}/complete", UploadCompleteHandler),
+    (rf"/api/v1/teams/{TEAM}/download", DownloadHandler),
+    (rf"/api/v1/teams/{TEAM}/shares", SharesHandler),
+    (rf"/api/v1/teams/{TEAM}/usage", UsageHandler),
+    (rf"/api/v1/teams/{TEAM}/audit", AuditHandler),
+    (rf"/teams/{TEAM}/datasets/?", DatasetsPageHandler),
+]

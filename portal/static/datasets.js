@@ -1,0 +1,411 @@
+// The datasets page: browse a team's bucket, upload with presigned multipart parts,
+// download, share, delete. Bytes go straight between the browser and S3; the portal
+// API only lists, checks and signs. Names are always set with textContent, never as HTML.
+"use strict";
+
+(() => {
+  const cfg = window.datasetsConfig;
+  const PARTS_IN_FLIGHT = 4; // across all files
+  const PART_TRIES = 3; // a failed part is sent again this many times before the file stops
+  const $ = (id) => document.getElementById(id);
+  const query = new URLSearchParams(location.search);
+  const prefix = query.get("prefix") || "";
+  const pageSize = Math.min(Number(query.get("limit")) || cfg.pageSize, cfg.pageSize); // ?limit= for slow links
+
+  // -- API -------------------------------------------------------------------------
+  async function api(method, path, body) {
+    const r = await fetch(cfg.api + path, {
+      method, headers: {"Content-Type": "application/json", "X-XSRFToken": window.jhdata.xsrf_token},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await r.json().catch(() => ({message: r.statusText}));
+    if (!r.ok) throw new Error(data.message || `HTTP ${r.status}`);
+    return data;
+  }
+  const q = (params) => "?" + new URLSearchParams(params).toString();
+
+  function showAlert(message, kind = "danger") {
+    const box = $("datasets-alert");
+    box.textContent = message;
+    box.className = `alert alert-${kind}`;
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c);
+    return node;
+  }
+
+  function human(bytes) {
+    if (bytes === null || bytes === undefined) return "";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+    return i === 0 ? `${bytes} B` : `${bytes.toFixed(1)} ${units[i]}`;
+  }
+
+  // -- usage -------------------------------------------------------------------------
+  function showUsage(u) {
+    const counted = u.bytes !== null;
+    const used = counted ? `${u.objects} object${u.objects === 1 ? "" : "s"}, ${human(u.bytes)}` : "usage being counted…";
+    $("usage-text").textContent = u.quota ? `${used} of ${human(u.quota)}` : `${used} (no quota)`;
+    const pct = counted && u.quota ? Math.min(100, (100 * u.bytes) / u.quota) : 0;
+    $("usage-bar").style.width = `${pct}%`;
+    $("usage-bar").classList.toggle("bg-danger", pct >= 90);
+  }
+  const refreshUsage = () => api("GET", "/usage").then(showUsage).catch(() => {});
+
+  // -- breadcrumb ---------------------------------------------------------------------
+  function crumbs() {
+    const parts = prefix.split("/").filter(Boolean);
+    let path = "";
+    for (const part of parts) {
+      path += part + "/";
+      $("crumbs").append(el("li", {class: "breadcrumb-item"}, el("a", {href: q({prefix: path})}, part)));
+    }
+  }
+
+  // -- listing ---------------------------------------------------------------------------
+  const view = {items: [], next: null, sort: "name", desc: false};
+
+  async function load(more = false) {
+    const params = {prefix: prefix + $("filter").value, limit: pageSize};
+    if (more) params.start_after = view.next;
+    try {
+      const page = await api("GET", "/datasets" + q(params));
+      view.items = more ? view.items.concat(page.items) : page.items;
+      view.next = page.next;
+      render();
+    } catch (e) {
+      showAlert(e.message);
+    }
+  }
+
+  function sorted() {
+    const key = {name: (i) => i.key, size: (i) => i.size ?? -1, date: (i) => i.last_modified ?? ""}[view.sort];
+    const items = [...view.items].sort((a, b) => {
+      if (a.is_prefix !== b.is_prefix) return a.is_prefix ? -1 : 1; // folders first
+      const x = key(a), y = key(b);
+      return (x < y ? -1 : x > y ? 1 : 0) * (view.desc ? -1 : 1);
+    });
+    return items;
+  }
+
+  function render() {
+    const rows = $("rows");
+    rows.replaceChildren();
+    for (const item of sorted()) {
+      const name = item.key.slice(prefix.length);
+      const actions = el("td", {class: "text-end text-nowrap"});
+      let label;
+      if (item.is_prefix) {
+        label = el("a", {href: q({prefix: item.key}), class: "folder"}, "📁 ", name);
+      } else {
+        label = el("span", {class: "file"}, name);
+        actions.append(
+          el("a", {class: "btn btn-sm btn-outline-primary me-1 download", href: `${cfg.api}/download${q({key: item.key})}`}, "Download"),
+          el("button", {class: "btn btn-sm btn-outline-secondary me-1 share", type: "button", onclick: () => openShare(item.key)}, "Share"));
+      }
+      if (cfg.canDelete) {
+        actions.append(el("button", {class: "btn btn-sm btn-outline-danger delete", type: "button",
+          onclick: () => openDelete(item.key)}, "Delete"));
+      }
+      const when = item.last_modified ? new Date(item.last_modified).toLocaleString() : "";
+      const row = el("tr", {}, el("td", {class: "text-break"}, label), el("td", {class: "text-end"}, human(item.size)),
+        el("td", {}, when), actions);
+      row.dataset.key = item.key;
+      rows.append(row);
+    }
+    $("empty").classList.toggle("d-none", view.items.length > 0);
+    $("more").classList.toggle("d-none", !view.next);
+    document.querySelectorAll(".sort").forEach((b) => {
+      b.textContent = b.textContent.replace(/ [▲▼]$/, "") + (b.dataset.sort === view.sort ? (view.desc ? " ▼" : " ▲") : "");
+    });
+  }
+
+  // -- share and delete -------------------------------------------------------------------
+  let shareKey = null;
+  function openShare(key) {
+    shareKey = key;
+    $("share-key").textContent = key;
+    $("share-result").classList.add("d-none");
+    bootstrap.Modal.getOrCreateInstance($("share-modal")).show();
+  }
+  $("share-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const seconds = Math.round(Number(f.get("amount")) * Number(f.get("unit")));
+    if (seconds > cfg.maxShare) { showAlert("A share link may last at most 7 days."); return; }
+    try {
+      const share = await api("POST", "/shares", {key: shareKey, expires_in: seconds});
+      $("share-url").value = share.url;
+      $("share-expires").textContent = new Date(share.expires_at).toLocaleString();
+      $("share-result").classList.remove("d-none");
+    } catch (err) {
+      showAlert(err.message);
+    }
+  });
+  $("share-copy").addEventListener("click", () => navigator.clipboard?.writeText($("share-url").value));
+
+  let deleteKey = null;
+  function openDelete(key) {
+    deleteKey = key;
+    $("delete-key").textContent = key;
+    bootstrap.Modal.getOrCreateInstance($("delete-modal")).show();
+  }
+  $("delete-confirm").addEventListener("click", async () => {
+    bootstrap.Modal.getOrCreateInstance($("delete-modal")).hide();
+    try {
+      await api("DELETE", "/datasets" + q({key: deleteKey}));
+      showAlert(`Deleted ${deleteKey}`, "success");
+      await load();
+      refreshUsage();
+    } catch (e) {
+      showAlert(e.message);
+    }
+  });
+
+  // -- uploads ------------------------------------------------------------------------------
+  // A file goes through: waiting → starting (POST /uploads) → sending parts → completing →
+  // done; or failed (a part failed PART_TRIES times, or the API refused) → retry; or
+  // cancelled (its multipart upload is aborted, so S3 keeps no parts).
+  const uploads = [];
+  let inFlight = 0, starting = false;
+
+  function addFile(file, relativePath) {
+    const up = {file, key: prefix + relativePath, state: "waiting", info: null, queue: [], failed: [],
+      retrying: 0, tries: new Map(), etags: new Map(), loaded: new Map(), xhrs: new Set()};
+    const bar = el("div", {class: "progress-bar", style: "width: 0%"});
+    up.status = el("span", {class: "small text-body-secondary ms-2 status"}, "waiting");
+    up.cancelBtn = el("button", {class: "btn btn-sm btn-link text-danger p-0 ms-2 cancel", type: "button",
+      onclick: () => cancel(up)}, "Cancel");
+    up.retryBtn = el("button", {class: "btn btn-sm btn-link p-0 ms-2 retry d-none", type: "button",
+      onclick: () => retry(up)}, "Retry");
+    up.bar = bar;
+    up.row = el("li", {class: "list-group-item px-0 upload"},
+      el("div", {class: "d-flex small"}, el("span", {class: "text-truncate upload-name"}, up.key), up.status,
+        el("span", {class: "ms-auto"}, up.retryBtn, up.cancelBtn)),
+      el("div", {class: "progress", role: "progressbar", "aria-label": up.key, style: "height: .5rem"}, bar));
+    up.row.dataset.key = up.key;
+    $("upload-list").append(up.row);
+    $("uploads").classList.remove("d-none");
+    uploads.push(up);
+  }
+
+  function setState(up, state, text) {
+    up.state = state;
+    up.row.dataset.state = state;
+    up.status.textContent = text || state;
+    up.retryBtn.classList.toggle("d-none", state !== "failed");
+    up.cancelBtn.classList.toggle("d-none", ["done", "cancelled", "completing"].includes(state));
+    up.bar.classList.toggle("bg-danger", state === "failed");
+    up.bar.classList.toggle("bg-success", state === "done");
+  }
+
+  function sent(up) {
+    let total = 0;
+    for (const v of up.loaded.values()) total += v;
+    return total;
+  }
+
+  function progress() {
+    let total = 0, done = 0;
+    for (const up of uploads) {
+      if (up.state === "cancelled") continue;
+      const bytes = up.state === "done" ? up.file.size : sent(up);
+      total += up.file.size;
+      done += bytes;
+      up.bar.style.width = `${up.file.size ? (100 * bytes) / up.file.size : up.state === "done" ? 100 : 0}%`;
+    }
+    const pct = total ? (100 * done) / total : 100;
+    $("total-progress").style.width = `${pct}%`;
+    $("total-progress").parentElement.setAttribute("aria-valuenow", String(Math.round(pct)));
+    $("total-text").textContent = `${human(done)} of ${human(total)}`;
+  }
+
+  function pump() {
+    for (const up of uploads) {
+      while (up.state === "sending" && up.queue.length && inFlight < PARTS_IN_FLIGHT) sendPart(up, up.queue.shift());
+    }
+    if (!starting && inFlight < PARTS_IN_FLIGHT) {
+      const next = uploads.find((u) => u.state === "waiting");
+      if (next) start(next);
+    }
+  }
+
+  async function start(up) {
+    starting = true;
+    setState(up, "starting");
+    try {
+      up.info = await api("POST", "/uploads", {key: up.key, size: up.file.size});
+      if (up.state === "cancelled") { abort(up); return; }
+      up.queue = up.info.parts.slice();
+      setState(up, "sending");
+    } catch (e) {
+      if (up.state !== "cancelled") setState(up, "failed", e.message);
+    } finally {
+      starting = false;
+      pump();
+    }
+  }
+
+  function sendPart(up, part) {
+    const attempt = (up.tries.get(part.number) || 0) + 1;
+    up.tries.set(part.number, attempt);
+    inFlight++;
+    const begin = (part.number - 1) * up.info.part_size;
+    const blob = up.file.slice(begin, Math.min(begin + up.info.part_size, up.file.size));
+    const xhr = new XMLHttpRequest();
+    up.xhrs.add(xhr);
+    xhr.open("PUT", part.url);
+    xhr.upload.onprogress = (e) => { up.loaded.set(part.number, e.loaded); progress(); };
+    const finish = (ok) => {
+      inFlight--;
+      up.xhrs.delete(xhr);
+      if (up.state === "sending") {
+        up.loaded.set(part.number, ok ? blob.size : 0);
+        if (ok) up.etags.set(part.number, xhr.getResponseHeader("ETag"));
+        if (!ok && attempt < PART_TRIES) {
+          up.retrying++;
+          setTimeout(() => { up.retrying--; up.queue.unshift(part); pump(); }, 1000 * 2 ** attempt);
+        } else if (!ok) {
+          up.failed.push(part);
+        }
+        settle(up);
+        progress();
+      }
+      pump();
+    };
+    xhr.onload = () => finish(xhr.status >= 200 && xhr.status < 300);
+    xhr.onerror = () => finish(false);
+    xhr.onabort = () => finish(false);
+    xhr.send(blob);
+  }
+
+  // When nothing of a file is queued, in flight or waiting to be sent again: complete it,
+  // or mark it failed so that Retry sends only the parts that failed.
+  function settle(up) {
+    if (up.state !== "sending" || up.queue.length || up.xhrs.size || up.retrying) return;
+    if (!up.failed.length) complete(up);
+    else setState(up, "failed", `part(s) ${up.failed.map((p) => p.number).join(", ")} failed ${PART_TRIES} times`);
+  }
+
+  async function complete(up) {
+    setState(up, "completing");
+    try {
+      // The ETags S3 returned name the exact parts to assemble (readable through CORS).
+      const parts = [...up.etags].map(([number, etag]) => ({number, etag}));
+      await api("POST", `/uploads/${up.info.id}/complete`, parts.every((p) => p.etag) ? {parts} : undefined);
+      setState(up, "done");
+      progress();
+      scheduleReload();
+    } catch (e) {
+      setState(up, "failed", e.message);
+    }
+  }
+
+  function retry(up) {
+    if (!up.info) { setState(up, "waiting"); pump(); return; }
+    // Only the parts that failed go again; the others are already in S3.
+    up.queue = up.failed.concat(up.queue);
+    up.failed = [];
+    up.tries.clear();
+    setState(up, "sending");
+    settle(up);
+    pump();
+  }
+
+  function abort(up) {
+    if (up.info) api("DELETE", `/uploads/${up.info.id}`).catch((e) => showAlert(e.message));
+  }
+
+  function cancel(up) {
+    const wasStarting = up.state === "starting";
+    setState(up, "cancelled");
+    for (const xhr of up.xhrs) xhr.abort();
+    up.queue = [];
+    if (!wasStarting) abort(up); // a starting upload is aborted once its id arrives
+    progress();
+    pump();
+  }
+
+  let reloadTimer = null;
+  function scheduleReload() {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(() => { load(); refreshUsage(); }, 300);
+  }
+
+  function enqueue(files) {
+    for (const [file, path] of files) addFile(file, path);
+    progress();
+    pump();
+  }
+
+  // Folders dropped on the page: walk them with the File System entries API.
+  async function walk(entry, out) {
+    if (entry.isFile) {
+      out.push([await new Promise((ok, fail) => entry.file(ok, fail)), entry.fullPath.replace(/^\//, "")]);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child, out);
+      }
+    }
+  }
+
+  // -- wiring ---------------------------------------------------------------------------------
+  $("file-input").addEventListener("change", (e) => {
+    enqueue([...e.target.files].map((f) => [f, f.name]));
+    e.target.value = "";
+  });
+  $("folder-input").addEventListener("change", (e) => {
+    enqueue([...e.target.files].map((f) => [f, f.webkitRelativePath || f.name]));
+    e.target.value = "";
+  });
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("border-primary"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("border-primary"));
+  zone.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    zone.classList.remove("border-primary");
+    const entries = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+    const files = [];
+    if (entries.length) for (const entry of entries) await walk(entry, files);
+    else for (const f of e.dataTransfer.files) files.push([f, f.name]);
+    enqueue(files);
+  });
+  $("folder-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const name = new FormData(e.target).get("name").replace(/^\/+|\/+$/g, "");
+    try {
+      await api("POST", "/folders", {key: prefix + name + "/"});
+      e.target.reset();
+      load();
+    } catch (err) {
+      showAlert(err.message);
+    }
+  });
+  let filterTimer = null;
+  $("filter").addEventListener("input", () => { clearTimeout(filterTimer); filterTimer = setTimeout(() => load(), 300); });
+  $("refresh").addEventListener("click", () => { load(); refreshUsage(); });
+  $("more").addEventListener("click", () => load(true));
+  document.querySelectorAll(".sort").forEach((b) => b.addEventListener("click", () => {
+    view.desc = view.sort === b.dataset.sort ? !view.desc : false;
+    view.sort = b.dataset.sort;
+    render();
+  }));
+  window.addEventListener("beforeunload", (e) => {
+    if (uploads.some((u) => ["starting", "sending", "completing"].includes(u.state))) e.preventDefault();
+  });
+
+  crumbs();
+  showUsage(cfg.usage);
+  load();
+})();

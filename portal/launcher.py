@@ -131,13 +131,13 @@ class Portal:
         proxy = find_proxy()
         storage = ThreadPoolExecutor(1)
         try:
-            # the hub does not need S3 to start (the service waits for it), so start both at once
-            storage_ready = storage.submit(self._start_storage)
             try:
                 self.engine, self.podman_service = resolve(
                     cfg.spawner_backend, cfg.spawner_socket, self.data.root / "logs" / "podman-service.log")
             except EngineError as e:
                 raise LaunchError(str(e)) from None
+            # the hub does not need S3 to start (the service waits for it), so start both at once
+            storage_ready = storage.submit(self._start_storage)
             env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
                        AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
                        AIPORTAL_HUB_PORT=str(remembered_port(self.data.root / "hub-port")),
@@ -165,7 +165,11 @@ class Portal:
             return
         from .storage import SERVERS
 
-        self.storage = SERVERS[self.config.storage_type](self.data.s3, self.config.storage_port)
+        # Containers reach the host's S3 through the engine's bridge, not through loopback.
+        reach = self.engine is not None and self.engine.backend != "local"
+        kind = self.config.storage_type
+        extra = ({"s3_bind": "0.0.0.0"} if kind == "seaweedfs" else {"host": "0.0.0.0"}) if reach else {}
+        self.storage = SERVERS[kind](self.data.s3, self.config.storage_port, **extra)
         self.storage.start()
 
     def stop(self, timeout: float = 30) -> None:

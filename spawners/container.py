@@ -16,12 +16,14 @@ import asyncio
 import itertools
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from docker.errors import APIError
 from dockerspawner import DockerSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Bool, List, Tuple, Unicode, default
 
+from .engine import HOST_ALIASES
 from .gpus import GpuLedger, GpuRefused, Holding, gpu_quota
 from .homes import Home, ensure_home
 from .profiles import ResolvedProfile
@@ -43,6 +45,18 @@ def gpu_request(engine: str, ids: tuple[str, ...]) -> dict:
     if engine == "podman":
         return {"devices": [f"nvidia.com/gpu={i}" for i in ids]}
     return {"device_requests": [{"Driver": "nvidia", "DeviceIDs": list(ids), "Capabilities": [["gpu"]]}]}
+
+
+def via_host(env: dict[str, str], alias: str) -> dict[str, str]:
+    """The environment with loopback endpoints (the team's S3) pointed at the host, as the
+    container sees it: 127.0.0.1 inside a container is the container itself."""
+    out = dict(env)
+    for key in ("AWS_ENDPOINT_URL",):
+        if key in out:
+            url = urlsplit(out[key])
+            if url.hostname in ("127.0.0.1", "localhost"):
+                out[key] = urlunsplit(url._replace(netloc=f"{alias}:{url.port}" if url.port else alias))
+    return out
 
 
 def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: str, server: str,
@@ -187,7 +201,7 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
         spec = container_spec(
             self.profile, name=self.object_name, portal=self.portal_id, user=self.user.name,
             server=self.name, command=await self.get_command(),
-            env=self.get_env(), home=self.home,
+            env=via_host(self.get_env(), HOST_ALIASES[self.engine]), home=self.home,
             gpu_ids=self.gpu_ids, engine=self.engine, attach_gpus=self.attach_gpus)
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)

@@ -130,7 +130,10 @@ def resolve(backend: str = "auto", socket: str | None = None,
             return Engine(kind, candidate, f"{kind} API at {candidate}"), None
     podman = shutil.which("podman")
     if backend in ("auto", "podman") and podman and service_log is not None:
-        service = PodmanService(candidates[0], service_log).start()
+        # Without a configured socket, a private one: another portal on this machine may
+        # stop the service it started, and must not take ours down with it.
+        own = socket or f"unix://{Path(service_log).parent / 'podman.sock'}"
+        service = PodmanService(own, service_log).start()
         return Engine("podman", service.socket, f"podman system service started at {service.socket}"), service
     if backend != "auto":
         missing = "" if podman or backend == "docker" else " and podman is not installed"

@@ -59,8 +59,11 @@ class SeaweedServer(ServerProcess):
     stop_grace = 2.0  # weed does not exit on SIGTERM; SIGKILL follows
 
     def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1",
-                 binary: Path | None = None, start_timeout: float = 60.0):
+                 binary: Path | None = None, start_timeout: float = 60.0, s3_bind: str | None = None):
         super().__init__(data_dir, port, host, start_timeout)
+        # Only the S3 gateway may listen beyond `host` (e.g. for containers): it checks keys,
+        # while master, volume and filer accept anyone who reaches them.
+        self.s3_bind = s3_bind
         self.binary = Path(binary) if binary else find_weed()
         self._ports: dict[str, int] | None = None
 
@@ -116,6 +119,7 @@ class SeaweedServer(ServerProcess):
             "-volume.max=1000",
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
             "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={p['s3_grpc']}",
+            *([f"-s3.ip.bind={self.s3_bind}"] if self.s3_bind else []),
             f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
         # One new volume per bucket when it first needs one (the default grows 7).

@@ -6,7 +6,7 @@ the same run, measures:
 (a) 1 GiB uploaded and downloaded as a browser does through the portal (POST /uploads,
     parts PUT to presigned URLs 4 at a time, complete; GET /download → 307 → GET) against
     the minio SDK talking to the same server directly (put_object with 4 parallel parts,
-    get_object), best of two rounds each; and the portal service's RSS growth meanwhile
+    get_object), best of three rounds each; and the portal service's RSS growth meanwhile
     (the bytes must not pass through it).
 (b) the first page of a folder through the portal API against a raw list_objects first
     page, with 10,000 objects in the folder and again with 100,000 (the page time must
@@ -156,18 +156,20 @@ def transfer(api, client, service: int) -> dict:
     http = urllib3.PoolManager(maxsize=PARALLEL * 2)
     best = {"portal_upload_s": [], "portal_download_s": [], "sdk_upload_s": [], "sdk_download_s": []}
     before = rss_mb(service)
+    runs = {"portal": (portal_upload, portal_download, "gib/portal.bin", (api, http)),
+            "sdk": (sdk_upload, sdk_download, "gib/sdk.bin", (client,))}
     with PeakRSS(service) as rss:
-        for round_ in range(2):
-            say(f"1 GiB round {round_ + 1}: portal")
-            best["portal_upload_s"].append(timed(portal_upload, api, http, "gib/portal.bin", data))
-            start = time.perf_counter()
-            assert portal_download(api, http, "gib/portal.bin") == GiB
-            best["portal_download_s"].append(time.perf_counter() - start)
-            say(f"1 GiB round {round_ + 1}: minio SDK")
-            best["sdk_upload_s"].append(timed(sdk_upload, client, "gib/sdk.bin", data))
-            start = time.perf_counter()
-            assert sdk_download(client, "gib/sdk.bin") == GiB
-            best["sdk_download_s"].append(time.perf_counter() - start)
+        for round_ in range(3):
+            # Alternate who goes first: the server's own state (volume growth, overwrites)
+            # then costs both sides alike.
+            for name in (("portal", "sdk") if round_ % 2 == 0 else ("sdk", "portal")):
+                upload, download, key, args = runs[name]
+                best[f"{name}_upload_s"].append(timed(upload, *args, key, data))
+                start = time.perf_counter()
+                assert download(*args, key) == GiB
+                best[f"{name}_download_s"].append(time.perf_counter() - start)
+                say(f"1 GiB round {round_ + 1} {name}: up {best[f'{name}_upload_s'][-1]:.2f} s, "
+                    f"down {best[f'{name}_download_s'][-1]:.2f} s")
     figures = {k: round(min(v), 3) for k, v in best.items()}
     portal_s = figures["portal_upload_s"] + figures["portal_download_s"]
     sdk_s = figures["sdk_upload_s"] + figures["sdk_download_s"]

@@ -109,14 +109,15 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
     gpu_ids = Tuple(help="GPU ids of the current spawn.")
     home = Any(None, allow_none=True, help="The user's Home on the host, for the current spawn.")
     concurrent_starts = Int(config=True, help="Servers starting at once; others wait their turn, so a "
-                            "rush of users cannot starve the hub of CPU. Default: the machine's CPU count.")
+                            "rush of users cannot starve the hub and the running servers of CPU. "
+                            "Default: the machine's CPU count less one (at least 1).")
 
     _ledger: GpuLedger | None = None
     _starting: asyncio.Semaphore | None = None
 
     @default("concurrent_starts")
     def _concurrent_starts_default(self):
-        return os.cpu_count() or 1
+        return max(1, (os.cpu_count() or 1) - 1)
 
     @default("remove")
     def _remove_default(self):

@@ -142,7 +142,8 @@ def single_spawn(hub: Hub) -> dict:
 
 
 def storm(hub: Hub) -> dict:
-    idle = [hub.latency(USERS[0]) for _ in range(100)]
+    """Idle latency is sampled before and after the storm: the machine's other load drifts."""
+    idle = [hub.latency(USERS[0]) for _ in range(150)]
     during: list[float] = []
     done = threading.Event()
 
@@ -161,6 +162,8 @@ def storm(hub: Hub) -> dict:
     prober.join()
     for user in USERS:
         hub.stop(user)
+    time.sleep(2)  # let the last stopped servers go
+    idle += [hub.latency(USERS[0]) for _ in range(150)]
     ratio = p95(during) / p95(idle)
     ready = sum(isinstance(r, float) for r in results)
     log(f"storm: {ready}/{len(USERS)} ready in {ready_s:.1f} s, p95 idle {p95(idle) * 1e3:.1f} ms, "

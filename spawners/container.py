@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from docker.errors import APIError
 from dockerspawner import DockerSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Any, Bool, List, Tuple, Unicode, default
+from traitlets import Any, Bool, Int, List, Tuple, Unicode, default
 
 from .engine import HOST_ALIASES
 from .gpus import GpuLedger, GpuRefused, Holding, gpu_quota
@@ -121,8 +122,16 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
                        "NVIDIA_VISIBLE_DEVICES names them (hosts without NVIDIA's CDI spec).")
     gpu_ids = Tuple(help="GPU ids of the current spawn.")
     home = Any(None, allow_none=True, help="The user's Home on the host, for the current spawn.")
+    concurrent_starts = Int(config=True, help="Servers starting at once; others wait their turn, so a "
+                            "rush of users cannot starve the hub and the running servers of CPU. "
+                            "Default: the machine's CPU count less one (at least 1).")
 
     _ledger: GpuLedger | None = None
+    _starting: asyncio.Semaphore | None = None
+
+    @default("concurrent_starts")
+    def _concurrent_starts_default(self):
+        return max(1, (os.cpu_count() or 1) - 1)
 
     @default("remove")
     def _remove_default(self):
@@ -139,6 +148,13 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
         if cls._ledger is None:
             cls._ledger = GpuLedger(self.gpus)
         return cls._ledger
+
+    @property
+    def starting(self) -> asyncio.Semaphore:
+        cls = type(self)
+        if cls._starting is None:
+            cls._starting = asyncio.Semaphore(self.concurrent_starts)
+        return cls._starting
 
     async def running_holdings(self) -> dict[str, Holding]:
         containers = await self.docker("containers", filters={"label": f"{label('portal')}={self.portal_id}"})
@@ -168,8 +184,9 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
                 except GpuRefused as e:
                     raise refuse(str(e)) from None
         try:
-            ip, port = await super().start()
-            await self._answering(ip, port)
+            async with self.starting:
+                ip, port = await super().start()
+                await self._answering(ip, port)
             return ip, port
         except APIError as e:
             raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",

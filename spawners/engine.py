@@ -87,10 +87,12 @@ class PodmanService:
     def start(self, timeout: float = 15) -> PodmanService:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.unlink(missing_ok=True)  # a stale socket file of a dead service blocks the bind
+        # cwd: conmon, which it starts per container, drops an "oom" file in its working
+        # directory when a container is OOM-killed; keep that next to the log.
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(["podman", "system", "service", "--time=0", self.socket],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         cwd=self.log_path.parent, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

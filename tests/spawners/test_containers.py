@@ -6,6 +6,7 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from portal.storage import store_from_config
 from spawners.container import label
 from spawners.homes import UID_BASE
 from tests.spawners.servers import containers, hub, inspect, start, stop, wait_gone, wait_ready
@@ -47,7 +48,11 @@ def test_dev_server_works_in_src_as_the_user(portal, token, stop_all):
         "portal": portal.data.instance_id, "team": "team-a", "user": "bob", "server": "dev",
         "profile": "cpu", "gpus": ""}
     env = container_env(c)
-    assert not [k for k in env if k.startswith(("AIPORTAL_", "CONFIGPROXY_", "AWS_", "MINIO_"))]
+    assert not [k for k in env if k.startswith(("AIPORTAL_", "CONFIGPROXY_", "MINIO_"))]
+    admin = store_from_config(portal.config, portal.data.root)._admin
+    assert env["S3_BUCKET"] == "team-a" and env["AWS_ACCESS_KEY_ID"] != admin.access_key  # team keys only
+    assert env["AWS_ENDPOINT_URL"] == f"http://host.containers.internal:{portal.config.storage_port}"
+    assert admin.secret_key not in env.values()
     leaked = [k for k, v in env.items() for secret in portal_secrets(portal.data.root) if secret in v]
     assert leaked == []
     stop(s, "bob", "dev")

@@ -15,7 +15,9 @@ UP_ARGS := --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--
 .PHONY: up test setup deps images minio bench lint clean
 
 up: setup
-	@if command -v podman >/dev/null; then scripts/build-images.sh; fi
+	@if [ "$$(id -u)" = 0 ]; then scripts/podman-setup.sh && scripts/build-images.sh; \
+	elif command -v podman >/dev/null; then scripts/build-images.sh; \
+	else echo "make up: podman is not installed (run as root once): servers will be local processes"; fi
 	$(VENV)/bin/aiportal up $(UP_ARGS)
 
 test: setup deps minio images

@@ -82,6 +82,8 @@ c.JupyterHub.services = [{
 # --- servers --------------------------------------------------------------------------
 # `aiportal up` chose the engine (and may have started Podman's service for it).
 engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_backend, cfg.spawner_socket)[0]
+if engine.backend != "local":
+    engines.wait_until_answers(engine.socket)  # `aiportal up` may still be starting Podman's service
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
 c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 c.Spawner.start_timeout = 120

@@ -132,8 +132,10 @@ class Portal:
         storage = ThreadPoolExecutor(1)
         try:
             try:
+                # Podman's service comes up while the hub imports (the hub config waits for it)
                 self.engine, self.podman_service = resolve(
-                    cfg.spawner_backend, cfg.spawner_socket, self.data.root / "logs" / "podman-service.log")
+                    cfg.spawner_backend, cfg.spawner_socket, self.data.root / "logs" / "podman-service.log",
+                    wait=False)
             except EngineError as e:
                 raise LaunchError(str(e)) from None
             # the hub does not need S3 to start (the service waits for it), so start both at once
@@ -148,6 +150,11 @@ class Portal:
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.data.root,
                 env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
                 start_new_session=True)
+            if self.podman_service is not None:
+                try:
+                    self.podman_service.wait_ready()
+                except EngineError as e:
+                    raise LaunchError(str(e)) from None
             storage_ready.result()
             wait_http(f"{self.url}hub/api/", 120, self.hub)
             self.timings["hub_api_s"] = time.perf_counter() - began

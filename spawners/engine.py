@@ -56,6 +56,13 @@ def podman_socket() -> str:
     return f"unix://{runtime}/podman/podman.sock"
 
 
+def wait_until_answers(socket: str, timeout: float = 15) -> None:
+    """Block until the engine's API answers (the launcher may still be starting it)."""
+    deadline = time.monotonic() + timeout
+    while not probe(socket, timeout=1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def probe(socket: str, timeout: float = 3) -> str | None:
     """'podman' or 'docker' when a Docker API answers at `socket`, else None."""
     try:
@@ -85,6 +92,10 @@ class PodmanService:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 15) -> PodmanService:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> PodmanService:
+        """Start the process without waiting for it to answer (see wait_ready)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.unlink(missing_ok=True)  # a stale socket file of a dead service blocks the bind
         # cwd: conmon, which it starts per container, drops an "oom" file in its working
@@ -93,6 +104,9 @@ class PodmanService:
             self.proc = subprocess.Popen(["podman", "system", "service", "--time=0", self.socket],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          cwd=self.log_path.parent, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 15) -> PodmanService:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -116,11 +130,12 @@ class PodmanService:
             self.proc.wait()
 
 
-def resolve(backend: str = "auto", socket: str | None = None,
-            service_log: Path | None = None) -> tuple[Engine, PodmanService | None]:
+def resolve(backend: str = "auto", socket: str | None = None, service_log: Path | None = None,
+            wait: bool = True) -> tuple[Engine, PodmanService | None]:
     """The engine to use, and the Podman service started for it (None if it was running).
 
-    With `service_log` None nothing is started (the hub process only looks).
+    With `service_log` None nothing is started (the hub process only looks). With `wait`
+    False a started service may not answer yet: call its wait_ready().
     """
     if backend == "local":
         return Engine("local", None, "spawner.backend is local in portal.yaml"), None
@@ -135,7 +150,9 @@ def resolve(backend: str = "auto", socket: str | None = None,
         # Without a configured socket, a private one: another portal on this machine may
         # stop the service it started, and must not take ours down with it.
         own = socket or f"unix://{Path(service_log).parent / 'podman.sock'}"
-        service = PodmanService(own, service_log).start()
+        service = PodmanService(own, service_log).launch()
+        if wait:
+            service.wait_ready()
         return Engine("podman", service.socket, f"podman system service started at {service.socket}"), service
     if backend != "auto":
         missing = "" if podman or backend == "docker" else " and podman is not installed"

@@ -50,13 +50,17 @@ class HubClient:
     async def groups(self) -> list[dict]:
         return await self.request("GET", "/groups")
 
-    async def group(self, name: str) -> dict | None:
+    async def find(self, path: str) -> dict | None:
+        """GET a model, None when the hub says 404."""
         try:
-            return await self.request("GET", f"/groups/{quote(name, safe='')}")
+            return await self.request("GET", path)
         except HubError as e:
             if e.status == 404:
                 return None
             raise
+
+    async def group(self, name: str) -> dict | None:
+        return await self.find(f"/groups/{quote(name, safe='')}")
 
     async def create_group(self, name: str) -> dict:
         return await self.request("POST", f"/groups/{quote(name, safe='')}")
@@ -72,12 +76,7 @@ class HubClient:
                                   {"users": users})
 
     async def user(self, name: str) -> dict | None:
-        try:
-            return await self.request("GET", f"/users/{quote(name, safe='')}")
-        except HubError as e:
-            if e.status == 404:
-                return None
-            raise
+        return await self.find(f"/users/{quote(name, safe='')}")
 
     async def ensure_users(self, names: list[str]) -> None:
         missing = [n for n in names if await self.user(n) is None]

@@ -43,6 +43,12 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
                 model = None
         self._hub_auth_user_cache = model
 
+    async def readable_teams(self) -> list[Team]:
+        """Every team the caller may read (all of them for operators)."""
+        caller = self.caller
+        return [Team.from_group(g, self.settings["membership_source"]) for g in await self.hub.groups()
+                if caller.can(READ, g["name"], g.get("users") or ())]
+
     async def get_team(self, name: str) -> Team:
         """The team, or 404 (also for existing teams the caller may not read)."""
         caller = self.caller

@@ -5,7 +5,6 @@ from __future__ import annotations
 from tornado import web
 
 from ..rbac import ADMIN, READ
-from ..teams import Team
 from .base import BaseHandler, team_scope
 
 
@@ -17,10 +16,7 @@ class PageHandler(BaseHandler):
 class HomeHandler(PageHandler):
     @web.authenticated
     async def get(self):
-        caller = self.caller
-        teams = [Team.from_group(g, self.settings["membership_source"])
-                 for g in await self.hub.groups() if caller.can(READ, g["name"], g.get("users") or ())]
-        self.render_page("home.html", teams=teams, caller=caller)
+        self.render_page("home.html", teams=await self.readable_teams(), caller=self.caller)
 
 
 class TeamPageHandler(PageHandler):

@@ -15,11 +15,7 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,254}$")
 
 class TeamsHandler(APIHandler):
     async def get(self):
-        caller = self.caller
-        groups = await self.hub.groups()
-        teams = [Team.from_group(g, self.settings["membership_source"]) for g in groups
-                 if caller.can(READ, g["name"], g.get("users") or ())]
-        self.write_json({"items": [t.as_json() for t in teams]})
+        self.write_json({"items": [t.as_json() for t in await self.readable_teams()]})
 
 
 class TeamHandler(APIHandler):

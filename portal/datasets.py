@@ -172,7 +172,7 @@ class Datasets:
         key = key if key.endswith("/") else key + "/"
         check_key(key, folder=True)  # the added '/' may push it past the length limit
         self._run(place, lambda c: c.put_object(place.bucket, key, io.BytesIO(b""), 0))
-        self.usage.add(place.team, 1, 0)
+        self.usage.add(place.team, key, 1, 0)
         self.audit.record(place.user, place.team, "folder", key)
         return {"key": key}
 
@@ -185,6 +185,6 @@ class Datasets:
                 raise DatasetError(409, f"folder {key!r} is not empty: delete what it holds first")
         size = self._stat(place, key).size or 0
         self._run(place, lambda c: c.remove_object(place.bucket, key))
-        self.usage.add(place.team, -1, -size)
+        self.usage.add(place.team, key, -1, -size)
         self.audit.record(place.user, place.team, "delete", key, size=size)
         return {"key": key}

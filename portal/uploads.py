@@ -195,7 +195,7 @@ class Uploads:
             self.access.run(place.team, place.bucket, lambda c: c._complete_multipart_upload(
                 upload.bucket, upload.key, upload.s3_upload_id, parts))
         self._forget(upload)
-        self.usage.add(place.team, 1 if previous is None else 0, upload.size - (previous or 0))
+        self.usage.add(place.team, upload.key, 1 if previous is None else 0, upload.size - (previous or 0))
         self.audit.record(place.user, place.team, "upload", upload.key, size=upload.size)
         return {"key": upload.key, "size": upload.size}
 

@@ -4,13 +4,15 @@ Counting means listing the whole bucket, which must never happen on a request pa
 the service recounts every team every ``storage.usage_interval`` seconds. Uploads and
 deletes made through the portal adjust the cached figures at once, so the quota check
 that runs before an upload sees them without waiting for the next count. A change made
-while a count runs is added to that count's result: an object the listing had already
-seen is then counted twice until the next count, which errs on the side of the quota.
+while a count runs is added to that count's result only when the listing, which goes in
+key order, has already passed its key; a key ahead of it is listed as it is now. (A change
+made while a page is in flight may be missed until the next count.)
 """
 
 from __future__ import annotations
 
 import threading
+from itertools import islice
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -29,41 +31,64 @@ class Usage:
         return {"objects": self.objects, "bytes": self.bytes, "computed_at": iso(self.computed_at)}
 
 
+@dataclass
+class _Count:
+    """A recount in progress: totals so far and the last key listed."""
+
+    objects: int = 0
+    bytes: int = 0
+    cursor: str = ""
+
+
 class UsageCache:
     """Per-team usage; ``None`` until the first count of a team has finished."""
 
     def __init__(self):
         self._usage: dict[str, Usage] = {}
-        self._during_count: dict[str, list[int]] = {}
+        self._counting: dict[str, _Count] = {}
         self._lock = threading.Lock()
 
     def get(self, team: str) -> Usage | None:
         with self._lock:
             return self._usage.get(team)
 
-    def add(self, team: str, objects: int, nbytes: int) -> None:
-        """Apply a change made through the portal (negative for deletes)."""
+    def add(self, team: str, key: str, objects: int, nbytes: int) -> None:
+        """Apply a change made through the portal to ``key`` (negative for deletes)."""
         with self._lock:
             if team in self._usage:
                 u = self._usage[team]
                 self._usage[team] = replace(u, objects=u.objects + objects, bytes=u.bytes + nbytes)
-            if team in self._during_count:
-                self._during_count[team][0] += objects
-                self._during_count[team][1] += nbytes
+            count = self._counting.get(team)
+            if count is not None and key <= count.cursor:
+                # The listing (in key order) has passed this key and will miss the change;
+                # a key ahead of it will be listed as it is now, so adding it too would count it twice.
+                count.objects += objects
+                count.bytes += nbytes
 
-    def recount(self, team: str, bucket: str, client: Minio) -> Usage:
-        """List the whole bucket (blocking: run it in a thread) and cache the result."""
+    def recount(self, team: str, bucket: str, client: Minio, page: int = 1000) -> Usage:
+        """List the whole bucket (blocking: run it in a thread) and cache the result.
+
+        It lists one S3 page (1000 keys) per request and takes no more from it, so the cursor
+        is the last key of a snapshot: changes ahead of it are seen by a later request.
+        """
+        count = _Count()
         with self._lock:
-            self._during_count[team] = [0, 0]
-        objects = nbytes = 0
+            self._counting[team] = count
         try:
-            for obj in client.list_objects(bucket, recursive=True):
-                objects += 1
-                nbytes += obj.size or 0
+            while True:
+                objects = list(islice(client.list_objects(bucket, recursive=True, start_after=count.cursor), page))
+                with self._lock:
+                    for obj in objects:
+                        count.objects += 1
+                        count.bytes += obj.size or 0
+                    if objects:
+                        count.cursor = objects[-1].object_name
+                if len(objects) < page:
+                    break
         finally:
             with self._lock:
-                extra_objects, extra_bytes = self._during_count.pop(team)
-        usage = Usage(objects + extra_objects, nbytes + extra_bytes, utcnow())
+                self._counting.pop(team, None)
+        usage = Usage(count.objects, count.bytes, utcnow())
         with self._lock:
             self._usage[team] = usage
         return usage

@@ -190,17 +190,22 @@ def test_quota_refuses_before_any_byte_moves(ds):
 
 def test_usage_is_recounted_in_the_background(ds):
     folder = unique("")
-    before = usage(ds)
+    before = next_count(ds, usage(ds))  # one that began after the earlier tests' changes
     put(ds, folder + "outside.bin", b"z" * 1000)  # written by a notebook, not through the portal
+    now = next_count(ds, next_count(ds, before))  # the first may have begun before the put
+    assert (now["objects"], now["bytes"]) == (before["objects"] + 1, before["bytes"] + 1000)
+    assert now["quota"] == QUOTA
+
+
+def next_count(ds, seen: dict) -> dict:
+    """The first usage counted after ``seen``."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         now = usage(ds)
-        if now["computed_at"] != before["computed_at"] and now["bytes"] >= before["bytes"] + 1000:
-            break
-        time.sleep(0.3)
-    else:
-        raise AssertionError(f"usage never counted the new object: {before} → {now}")
-    assert now["quota"] == QUOTA and now["objects"] >= before["objects"] + 1
+        if now["computed_at"] != seen["computed_at"]:
+            return now
+        time.sleep(0.2)
+    raise AssertionError(f"usage was not recounted within 20 s of {seen['computed_at']}")
 
 
 def test_share_link_works_logged_out_until_it_expires(ds):

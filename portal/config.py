@@ -122,6 +122,15 @@ class PortalConfig:
         return self.admin_users[0]
 
 
+def sqlalchemy_url(url: str | None) -> str | None:
+    """Plain ``postgresql://`` (or Heroku-style ``postgres://``) URLs use psycopg 3, the driver we ship;
+    SQLAlchemy would otherwise look for psycopg2."""
+    if url is None:
+        return None
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
+
+
 def _path(error_path) -> str:
     out = ""
     for part in error_path:
@@ -136,9 +145,9 @@ def _schema_problems(data: Any) -> list[str]:
         message = error.message
         if error.validator == "additionalProperties":
             message = message.replace("Additional properties are not allowed", "unknown key")
-        elif error.validator == "pattern" and error.path and error.path[-1] == "name":
-            message = (f"{error.instance!r} is not a valid team name: lowercase letters, digits "
-                       "and '-', 1-63 characters, starting and ending with a letter or digit")
+        elif "x-error" in error.schema:  # the schema's own words; secrets (passwords in URLs) not echoed
+            shown = "the value" if error.schema.get("x-secret") else repr(error.instance)
+            message = f"{shown} {error.schema['x-error']}"
         problems.append(f"{_path(error.path)}: {message}")
     return problems
 
@@ -209,12 +218,12 @@ def _build(data: dict, source: str) -> PortalConfig:
             profiles=tuple(t.get("profiles", ())), delete_policy=t.get("delete_policy", "members"))
     return PortalConfig(
         source=source, raw=data, hub_ip=hub.get("ip", "127.0.0.1"), hub_port=hub.get("port", 8000),
-        admin_users=tuple(hub.get("admin_users", ["admin"])), hub_db_url=hub.get("db_url"),
+        admin_users=tuple(hub.get("admin_users", ["admin"])), hub_db_url=sqlalchemy_url(hub.get("db_url")),
         auth={"type": "native", "open_signup": False, "minimum_password_length": 8, **auth},
         storage_type=storage.get("type", "seaweedfs"), storage_endpoint=storage.get("endpoint"),
         storage_port=storage.get("port", 8333),
         storage_public_endpoint=(storage.get("public_endpoint") or "").rstrip("/") or None,
         storage_usage_interval=storage.get("usage_interval", 300),
-        database_url=(data.get("database") or {}).get("url"), profiles=profiles, teams=teams,
+        database_url=sqlalchemy_url((data.get("database") or {}).get("url")), profiles=profiles, teams=teams,
         spawner_backend=spawner.get("backend", "auto"), spawner_socket=spawner.get("socket"),
         gpus=tuple(data["gpus"]) if "gpus" in data else None)

@@ -36,6 +36,11 @@ class DataDir:
         return self.root / "portal.sqlite"
 
     @property
+    def proxy_pid(self) -> Path:
+        """Where the hub records its proxy's pid (the proxy outlives a hub that crashes)."""
+        return self.root / "proxy.pid"
+
+    @property
     def s3(self) -> Path:
         return self.root / "s3"
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, DateTime, String, create_engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -60,13 +61,22 @@ class Upload(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be used (one line, password hidden)."""
+
+
 class Database:
     """An engine on ``url`` with the portal's tables, and short transactions on it."""
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = create_engine(url)
-        Base.metadata.create_all(self.engine)
+        self.engine = create_engine(url, pool_pre_ping=True)
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as e:
+            shown = self.engine.url.render_as_string(hide_password=True)
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            raise DatabaseUnavailable(f"database.url: cannot use {shown}: {reason}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

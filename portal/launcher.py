@@ -193,12 +193,25 @@ class Portal:
                 os.killpg(self.hub.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            self._stop_orphaned_proxy()
         if self.podman_service is not None:
             self.podman_service.stop()
             self.podman_service = None
         if self.storage is not None:
             self.storage.stop()
             self.storage = None
+
+    def _stop_orphaned_proxy(self) -> None:
+        """A hub that exits on an error leaves its proxy running: JupyterHub keeps proxies across
+        its own restarts, but `aiportal up` must leave no process behind."""
+        try:
+            pid = int(self.data.proxy_pid.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"configurable-http-proxy" in cmdline:
+            os.kill(pid, signal.SIGTERM)
+        self.data.proxy_pid.unlink(missing_ok=True)
 
     def banner(self) -> str:
         admin = self.config.first_admin

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from urllib.parse import urlparse
 
 import urllib3
@@ -22,7 +23,7 @@ from .app import make_app
 from .audit import AuditLog
 from .datadir import DataDir
 from .datasets import Datasets
-from .db import Database
+from .db import Database, DatabaseUnavailable
 from .hub import HubError
 from .storage import StorageAdminError, store_from_config
 from .storage.team_access import TeamAccess
@@ -90,7 +91,11 @@ async def main() -> None:
     membership = "gitlab" if config.auth["type"] == "gitlab" else "portal"
     data = DataDir(os.environ["AIPORTAL_DATA_DIR"])
     store = store_from_config(config, data.root)
-    db = Database(config.database_url or f"sqlite:///{data.portal_db}")
+    try:
+        db = Database(config.database_url or f"sqlite:///{data.portal_db}")
+    except DatabaseUnavailable as e:
+        log.critical("%s", e)
+        sys.exit(1)
     access, usage, audit = TeamAccess(store, config.storage_public_endpoint), UsageCache(), AuditLog(db)
     app = make_app(
         config, hub_api_url=os.environ["JUPYTERHUB_API_URL"],

@@ -12,9 +12,9 @@ made while a page is in flight may be missed until the next count.)
 from __future__ import annotations
 
 import threading
-from itertools import islice
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
 
 from minio import Minio
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # System packages the tests need, installed through apt-get when missing (as root).
-#   chromium - the real browser Playwright drives (no browser download is possible here)
+#   chromium   - the real browser Playwright drives (no browser download is possible here)
+#   postgresql - the production database, run by the tests as a throwaway cluster
 # Podman, runc and debootstrap come from scripts/podman-setup.sh.
 set -euo pipefail
 
-PKGS=(chromium)
+PKGS=(chromium postgresql)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -7,6 +7,8 @@
 - `portal`: one such portal for the whole session, with teams team-a and team-b.
 - `token`: token(user) → a hub API token for that user on the session portal.
 - `api`: api(user) → a requests.Session for the portal API as that user.
+- `postgres`: a real PostgreSQL server for the session (tests/postgres.py);
+  ``postgres.create_database(name)`` → its URL.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 
 from portal.launcher import Portal
 from portal.tokens import new_token
+from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -74,6 +77,13 @@ def remove_containers(p: Portal) -> None:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer(free_port()).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

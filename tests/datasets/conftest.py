@@ -1,8 +1,8 @@
 """Fixtures for the dataset tests: one real portal per storage server, both kinds.
 
 - ``seaweedfs_portal`` / ``minio_portal`` (session): a single-machine portal (hub, proxy,
-  portal service) on SeaweedFS or MinIO, with the teams of ``DATASETS_CONFIG`` and usage
-  recounted every second.
+  portal service) on SeaweedFS with SQLite, or on MinIO with PostgreSQL, with the teams
+  of ``DATASETS_CONFIG`` and usage recounted every second.
 - ``ds`` (session, parametrised "seaweedfs" / "minio"): a ``Site`` for one of them.
 - ``Site``: ``api(user)`` → a requests.Session for the team-a/team-b dataset API,
   ``admin_s3`` → the admin minio client (tests use it to set up and check the bucket
@@ -54,9 +54,9 @@ class Site:
         return s
 
 
-def _start(kind: str, tmp_path_factory):
+def _start(kind: str, tmp_path_factory, **config):
     data_dir = tmp_path_factory.mktemp(f"datasets-{kind}")
-    path = write_config(data_dir / "portal.yaml", DATASETS_CONFIG, type=kind, usage_interval=1)
+    path = write_config(data_dir / "portal.yaml", {**DATASETS_CONFIG, **config}, type=kind, usage_interval=1)
     portal = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
     return portal, data_dir
 
@@ -77,8 +77,11 @@ def seaweedfs_portal(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def minio_portal(tmp_path_factory):
-    portal, data_dir = _start("minio", tmp_path_factory)
+def minio_portal(tmp_path_factory, postgres):
+    """MinIO with PostgreSQL for the hub and the portal: the production pairing."""
+    portal, data_dir = _start("minio", tmp_path_factory,
+                              hub=dict(DATASETS_CONFIG["hub"], db_url=postgres.create_database("hub")),
+                              database={"url": postgres.create_database("portal")})
     yield Site("minio", portal)
     _stop(portal, data_dir, "minio")
 

@@ -46,6 +46,9 @@ def test_default_config_is_valid(tmp_path):
      "spawner.socket: '/run/podman/podman.sock' does not match '^(unix|tcp)://'"),
     (lambda c: c.update(gpus=["0", "0"]), "gpus: ['0', '0'] has non-unique elements"),
     (lambda c: c.update(gpus=[0, 1]), "gpus[0]: 0 is not of type 'string'"),
+    (lambda c: c.update(database={"url": "mysql://portal:s3cret@db/x"}),
+     "database.url: the value is not a database URL: use sqlite:///PATH or postgresql://"),
+    (lambda c: c.update(hub={"db_url": "portal:s3cret@db"}), "hub.db_url: the value is not a database URL"),
 ])
 def test_each_error_names_the_field(tmp_path, mutate, expected):
     data = yaml.safe_load(yaml.safe_dump(GOOD))
@@ -53,7 +56,7 @@ def test_each_error_names_the_field(tmp_path, mutate, expected):
     r = check(tmp_path, yaml.safe_dump(data))
     assert r.returncode == 1
     assert expected in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "s3cret" not in r.stderr
 
 
 def test_spawner_and_gpus_are_read():

@@ -99,6 +99,27 @@ def test_port_in_use_is_one_line(tmp_path):
                                 "(hub.port); stop what uses it or choose another port")
 
 
+def test_unreachable_database_is_named_and_leaves_no_process(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    dead = f"postgresql://portal:s3cret@127.0.0.1:{free_port()}/portal"
+    config = write_config(data_dir / "portal.yaml", dict(TEST_CONFIG, database={"url": dead}))
+    port = free_port()
+    up = subprocess.Popen([sys.executable, "-m", "portal.cli", "up", "--config", str(config),
+                           "--data-dir", str(data_dir), "--port", str(port)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children: set[int] = set()
+    while up.poll() is None:  # note every process it starts while it fails
+        children |= descendants(up.pid)
+        time.sleep(0.1)
+    out = up.stdout.read()
+    assert up.returncode == 1
+    assert "database.url: cannot use postgresql+psycopg://portal:***@127.0.0.1" in out and "Connection refused" in out
+    assert "JupyterHub exited with status 1 during start-up" in out
+    assert "s3cret" not in out  # the hub and the service log to this terminal
+    assert {Path(f"/proc/{c}/comm").read_text().strip() for c in children if alive(c)} == set()
+
+
 def test_bad_config_at_start_is_reported_not_traced(tmp_path):
     bad = dict(TEST_CONFIG, teams=[{"name": "Bad Team"}])
     path = tmp_path / "portal.yaml"

@@ -1,8 +1,9 @@
 """The portal's own database: state that is not the hub's (audit log, uploads in progress).
 
 SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
-single-machine default) and PostgreSQL (``database.url`` in portal.yaml). Tables are
-created when missing; times are stored as naive UTC because SQLite keeps no time zone.
+single-machine default) and PostgreSQL (``database.url`` in portal.yaml). The schema is
+kept by Alembic migrations (portal/migrations); times are stored as naive UTC because SQLite
+keeps no time zone.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, create_engine
+from sqlalchemy import JSON, BigInteger, DateTime, String, create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from . import migrations
 
 
 def utcnow() -> datetime:
@@ -61,6 +64,28 @@ class Upload(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+def _migrate(connection) -> None:
+    """Bring the schema to migrations.HEAD (see portal/migrations), importing Alembic only if needed."""
+    found = inspect(connection)
+    version = (connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+               if found.has_table("alembic_version") else None)
+    if version == migrations.HEAD:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations.SCRIPTS))
+    config.attributes["connection"] = connection
+    if version is None and not found.has_table(AuditEvent.__tablename__):
+        Base.metadata.create_all(connection)
+        command.stamp(config, "head")
+        return
+    if version is None:  # tables made by create_all before migrations existed
+        command.stamp(config, "0001")
+    command.upgrade(config, "head")
+
+
 class DatabaseUnavailable(RuntimeError):
     """The configured database cannot be used (one line, password hidden)."""
 
@@ -72,7 +97,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_pre_ping=True)
         try:
-            Base.metadata.create_all(self.engine)
+            with self.engine.begin() as connection:
+                _migrate(connection)
         except SQLAlchemyError as e:
             shown = self.engine.url.render_as_string(hide_password=True)
             reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]

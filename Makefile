@@ -20,7 +20,7 @@ up: setup
 	else echo "make up: podman is not installed (run as root once): servers will be local processes"; fi
 	$(VENV)/bin/aiportal up $(UP_ARGS)
 
-test: setup deps minio images
+test: setup deps minio images lint
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.installed node_modules/.installed

@@ -14,6 +14,7 @@ from tornado import web
 
 from .config import PortalConfig
 from .handlers import datasets, meta, pages, teams
+from .handlers.base import NoSuchEndpointHandler
 from .hub import HubClient
 from .rbac import ADMIN
 
@@ -67,10 +68,12 @@ def make_app(config: PortalConfig, *, hub_api_url: str, api_token: str, prefix: 
     handlers = [(prefix.rstrip("/") + "/oauth_callback", HubOAuthCallbackHandler)]
     for module in HANDLER_MODULES:
         handlers += [(prefix.rstrip("/") + path, cls) for path, cls in module.default_handlers]
+    handlers.append((prefix.rstrip("/") + "/api/v1/.*", NoSuchEndpointHandler))
     settings = dict(
         portal_config=config, hub=HubClient(hub_api_url, api_token), prefix=prefix,
         membership_source=membership_source, ready=ready or asyncio.Event(),
         render=make_renderer(hub_prefix, prefix), cookie_secret=extra.pop("cookie_secret"),
+        default_handler_class=pages.NotFoundPageHandler,
         static_path=str(resources.files("portal").joinpath("static")), static_url_prefix=prefix + "static/",
         **extra)
     return web.Application(handlers, **settings)

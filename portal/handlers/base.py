@@ -59,7 +59,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "log_message", None) or responses.get(status_code, "error")
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args  # tornado stores a message without args with '%' doubled
+        else:
+            message = responses.get(status_code, "error")
         if isinstance(exc, HubError):
             message = exc.message
         if status_code >= 500 and self.settings.get("debug") and "exc_info" in kwargs:
@@ -101,6 +104,13 @@ class APIHandler(BaseHandler):
     def render_error(self, status_code, message):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))
+
+
+class NoSuchEndpointHandler(APIHandler):
+    """Unknown paths under /api/v1 answer in JSON like the rest of the API (and before any login)."""
+
+    def prepare(self):
+        raise web.HTTPError(404, f"no API endpoint {self.request.method} {self.request.path}")
 
 
 def team_scope(scope: str):

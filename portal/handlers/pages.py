@@ -32,3 +32,10 @@ default_handlers = [
     (r"/?", HomeHandler),
     (r"/teams/(?P<team>[^/]+)/?", TeamPageHandler),
 ]
+
+
+class NotFoundPageHandler(BaseHandler):
+    """Any path no route matches: the portal's own error page, not tornado's bare one."""
+
+    def prepare(self):
+        raise web.HTTPError(404, f"no page at {self.request.path}")

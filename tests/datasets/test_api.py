@@ -234,7 +234,7 @@ def test_share_expiry_is_one_second_to_seven_days(ds, expires_in):
 
 def test_missing_objects_are_404(ds):
     bob = ds.api("bob")
-    key = unique("nothing.txt")
+    key = unique("nothing at 100%.txt")  # a "%" in the message stays one "%"
     for r in (bob.get(f"{bob.base}/download", params={"key": key}, allow_redirects=False),
               bob.post(f"{bob.base}/shares", json={"key": key, "expires_in": 60}),
               bob.delete(f"{bob.base}/datasets", params={"key": key})):

@@ -147,3 +147,18 @@ def test_health_and_openapi_describe_every_route(portal):
     for route in routes:
         templated = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)[len("/api/v1"):]
         assert templated in spec["paths"], f"{templated} missing from openapi.json"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_unknown_api_paths_are_json_404(portal, api, method):
+    for session in (api("bob"), requests.Session()):  # logged in or not
+        r = session.request(method, f"{portal.url}services/portal/api/v1/teams/team-a/100%25")
+        assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
+        assert r.json() == {"status": 404,
+                            "message": f"no API endpoint {method} /services/portal/api/v1/teams/team-a/100%25"}
+
+
+def test_unknown_pages_are_the_portals_404_page(portal):
+    r = requests.get(f"{portal.url}services/portal/no/such/<page>")
+    assert r.status_code == 404 and "text/html" in r.headers["Content-Type"]
+    assert "no page at /services/portal/no/such/%3Cpage%3E" in r.text and "<page>" not in r.text

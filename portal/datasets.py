@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
 from urllib.parse import quote
 
 from minio.datatypes import parse_list_objects
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from .audit import AuditLog
@@ -176,15 +178,54 @@ class Datasets:
         self.audit.record(place.user, place.team, "folder", key)
         return {"key": key}
 
-    def delete(self, place: Place, key) -> dict:
-        """Delete a file, or an empty folder (a folder with content answers 409)."""
+    def delete(self, place: Place, key, recursive: bool = False) -> dict:
+        """Delete a file, or a folder: an empty one, or with ``recursive`` everything under it.
+
+        A folder with content and no ``recursive`` answers 409, so a mistaken click on a
+        folder cannot empty it. The recursive case lists and deletes in batches of 1000
+        (one DeleteObjects request each) and is audited as one event with its totals.
+        """
         key = check_key(key, folder=None)
-        if key.endswith("/"):
-            inside = self.page(place, key, limit=2)["items"]
-            if inside:
-                raise DatasetError(409, f"folder {key!r} is not empty: delete what it holds first")
-        size = self._stat(place, key).size or 0
-        self._run(place, lambda c: c.remove_object(place.bucket, key))
-        self.usage.add(place.team, key, -1, -size)
-        self.audit.record(place.user, place.team, "delete", key, size=size)
-        return {"key": key}
+        if not key.endswith("/"):
+            size = self._stat(place, key).size or 0
+            self._run(place, lambda c: c.remove_object(place.bucket, key))
+            self.usage.add(place.team, key, -1, -size)
+            self.audit.record(place.user, place.team, "delete", key, size=size)
+            return {"key": key, "objects": 1, "bytes": size}
+        if not recursive and self.page(place, key, limit=2)["items"]:
+            raise DatasetError(409, f"folder {key!r} is not empty: delete what it holds first, "
+                                    "or delete it with recursive=true")
+        objects, nbytes = self._run(place, lambda c: self._delete_under(c, place, key))
+        if objects == 0:
+            raise DatasetError(404, f"no folder {key!r}")
+        self.audit.record(place.user, place.team, "delete", key, objects=objects, size=nbytes)
+        return {"key": key, "objects": objects, "bytes": nbytes}
+
+    def _delete_under(self, client, place: Place, prefix: str) -> tuple[int, int]:
+        """Delete every object whose key starts with ``prefix``, then its folders, deepest first.
+
+        Folders go last because SeaweedFS keeps a directory whose marker was deleted while it
+        still held files, and lists it until the directory itself is deleted once empty;
+        on other servers deleting a folder key that is not an object is a no-op.
+        """
+        objects = nbytes = 0
+        folders = {prefix}
+        listing = client.list_objects(place.bucket, prefix=prefix, recursive=True)
+        while batch := list(islice(listing, 1000)):
+            files = [o for o in batch if not o.object_name.endswith("/")]
+            self._remove(client, place, [o.object_name for o in files], objects)
+            for o in batch:
+                parts = o.object_name[len(prefix):].split("/")[:-1]
+                folders.update(prefix + "/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1))
+                self.usage.add(place.team, o.object_name, -1, -(o.size or 0))
+                objects, nbytes = objects + 1, nbytes + (o.size or 0)
+        if objects:
+            self._remove(client, place, sorted(folders, reverse=True), objects)
+        return objects, nbytes
+
+    @staticmethod
+    def _remove(client, place: Place, keys: list[str], done: int) -> None:
+        """One DeleteObjects request per 1000 keys; the first refusal stops the delete."""
+        for failed in client.remove_objects(place.bucket, (DeleteObject(k) for k in keys)):
+            raise DatasetError(502, f"the storage server refused to delete {failed.name!r}: {failed.message} "
+                                    f"(after {done} objects)")

@@ -80,7 +80,10 @@ class DatasetsHandler(DatasetsAPIHandler):
     async def delete(self, team):
         if not may_delete(self.caller, self.team):
             raise web.HTTPError(403, f"only team admins may delete in team {team!r} (its delete_policy)")
-        self.write_json(await self.call(self.datasets.delete, self.place, self.query("key")))
+        recursive = self.query("recursive", "false")
+        if recursive not in ("true", "false"):
+            raise web.HTTPError(400, "recursive: must be true or false")
+        self.write_json(await self.call(self.datasets.delete, self.place, self.query("key"), recursive == "true"))
 
 
 class FoldersHandler(DatasetsAPIHandler):

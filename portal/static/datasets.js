@@ -156,13 +156,16 @@
   function openDelete(key) {
     deleteKey = key;
     $("delete-key").textContent = key;
+    $("delete-folder-warning").classList.toggle("d-none", !key.endsWith("/"));
     bootstrap.Modal.getOrCreateInstance($("delete-modal")).show();
   }
   $("delete-confirm").addEventListener("click", async () => {
     bootstrap.Modal.getOrCreateInstance($("delete-modal")).hide();
     try {
-      await api("DELETE", "/datasets" + q({key: deleteKey}));
-      showAlert(`Deleted ${deleteKey}`, "success");
+      const folder = deleteKey.endsWith("/");
+      const done = await api("DELETE", "/datasets" + q(folder ? {key: deleteKey, recursive: "true"} : {key: deleteKey}));
+      showAlert(folder ? `Deleted ${deleteKey} and the ${done.objects} objects in it (${human(done.bytes)})`
+                       : `Deleted ${deleteKey}`, "success");
       await load();
       refreshUsage();
     } catch (e) {

@@ -251,10 +251,46 @@ def test_folders_and_deletes(ds):
     assert [(i["key"], i["is_prefix"]) for i in listing] == [(folder + "/", True)]
     flow.upload(bob, folder + "/model.pt", b"weights")
     r = bob.delete(f"{bob.base}/datasets", params={"key": folder + "/"})
-    assert r.status_code == 409 and "not empty" in r.json()["message"]
+    assert r.status_code == 409 and "not empty" in r.json()["message"] and "recursive=true" in r.json()["message"]
     assert bob.delete(f"{bob.base}/datasets", params={"key": folder + "/model.pt"}).status_code == 200
     assert bob.delete(f"{bob.base}/datasets", params={"key": folder + "/"}).status_code == 200
     assert bob.get(f"{bob.base}/datasets", params={"prefix": parent}).json()["items"] == []
+
+
+def test_a_folder_is_deleted_with_everything_in_it_when_asked(ds):
+    bob, alice = ds.api("bob"), ds.api("alice")
+    top = unique("")
+    folder = top + "run/"
+    keys = [f"{folder}{i:04d}.bin" for i in range(1203)] + [folder + "deep/er/x.bin"]  # more than one batch
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: put(ds, k, b"abc"), keys))
+    put(ds, top + "run-sibling.bin", b"keep")  # shares the prefix "run" but not the folder
+    for value in ("yes", "1"):
+        r = bob.delete(f"{bob.base}/datasets", params={"key": folder, "recursive": value})
+        assert r.status_code == 400 and r.json()["message"] == "recursive: must be true or false"
+    before = next_count(ds, usage(ds))
+    r = bob.delete(f"{bob.base}/datasets", params={"key": folder, "recursive": "true"})
+    assert r.status_code == 200 and r.json() == {"key": folder, "objects": 1204, "bytes": 3 * 1204}
+    assert [o.object_name for o in ds.admin_s3.list_objects("team-a", prefix=top, recursive=True)] == \
+        [top + "run-sibling.bin"]
+    page = bob.get(f"{bob.base}/datasets", params={"prefix": top}).json()["items"]
+    assert [i["key"] for i in page] == [top + "run-sibling.bin"]  # no empty folder lingers either
+    after = next_count(ds, next_count(ds, usage(ds)))  # a count that began after the delete
+    assert (after["objects"], after["bytes"]) == (before["objects"] - 1204, before["bytes"] - 3 * 1204)
+    events = [e for e in alice.get(f"{alice.base}/audit").json()["items"] if e["key"] == folder]
+    assert [(e["action"], e["user"], e["detail"]) for e in events] == \
+        [("delete", "bob", {"objects": 1204, "size": 3612})]
+    r = bob.delete(f"{bob.base}/datasets", params={"key": folder, "recursive": "true"})
+    assert r.status_code == 404 and r.json()["message"] == f"no folder {folder!r}"
+
+
+def test_recursive_delete_follows_the_delete_policy(ds):
+    carol = ds.api("carol", "team-b")
+    folder = unique("kept/")
+    put(ds, folder + "a.csv", b"a", bucket="team-b")
+    r = carol.delete(f"{carol.base}/datasets", params={"key": folder, "recursive": "true"})
+    assert r.status_code == 403 and "delete_policy" in r.json()["message"]
+    assert ds.admin_s3.stat_object("team-b", folder + "a.csv").size == 1
 
 
 def test_delete_policy_admins_only(ds):

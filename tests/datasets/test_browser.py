@@ -102,6 +102,14 @@ def test_share_new_folder_and_delete_with_confirmation(seaweedfs_portal, page):
     page.wait_for_selector("tr[data-key='ui/notes.txt']", state="detached")
     assert [o.object_name for o in site.admin_s3.list_objects("team-a", prefix="ui/")] == ["ui/results/"]
 
+    site.admin_s3.put_object("team-a", "ui/results/model.pt", io.BytesIO(b"weights"), 7)
+    page.locator("tr[data-key='ui/results/'] .delete").click()
+    page.wait_for_selector("#delete-modal.show #delete-folder-warning:not(.d-none)")
+    page.click("#delete-confirm")
+    page.wait_for_selector("tr[data-key='ui/results/']", state="detached")
+    assert "Deleted ui/results/ and the 2 objects in it" in page.locator("#datasets-alert").inner_text()
+    assert list(site.admin_s3.list_objects("team-a", prefix="ui/", recursive=True)) == []
+
 
 def test_team_pages_link_to_datasets(seaweedfs_portal, page):
     site = seaweedfs_portal

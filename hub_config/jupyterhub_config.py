@@ -8,11 +8,10 @@ import os
 import sys
 from dataclasses import asdict
 
+from portal import SHARED_TEMPLATES, rbac
 from portal import config as portal_config
-from portal import rbac
-from portal.app import SHARED_TEMPLATES
 from portal.datadir import DataDir
-from portal.storage.team_access import NotebookEnv
+from portal.notebook_env import NotebookEnv
 from spawners import engine as engines
 from spawners import gpus
 

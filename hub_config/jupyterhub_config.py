@@ -12,6 +12,7 @@ from portal import SHARED_TEMPLATES, rbac
 from portal import config as portal_config
 from portal.datadir import DataDir
 from portal.notebook_env import NotebookEnv
+from portal.passwords import BackgroundHash
 from spawners import engine as engines
 from spawners import gpus
 
@@ -55,7 +56,8 @@ else:
     c.PortalAuthenticator.open_signup = cfg.auth["open_signup"]
     c.PortalAuthenticator.minimum_password_length = cfg.auth["minimum_password_length"]
     c.PortalAuthenticator.bootstrap_admin = cfg.first_admin
-    c.PortalAuthenticator.bootstrap_password = data.admin_password(cfg.first_admin)
+    # hashed from now on, while the hub sets up (bcrypt: ~0.25 s of a first start)
+    c.PortalAuthenticator.bootstrap_password_hash = BackgroundHash(data.admin_password(cfg.first_admin))
 
 # --- roles and the portal service -----------------------------------------------------
 c.JupyterHub.custom_scopes = rbac.CUSTOM_SCOPES

@@ -67,7 +67,7 @@ c.JupyterHub.services = [{
     "name": "portal",
     "display": True,
     "url": f"http://127.0.0.1:{service_port}",
-    "command": [sys.executable, "-m", "portal.service"],
+    "command": [sys.executable, "-m", "portal.serve"],
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [rbac.READ, rbac.ADMIN, "read:users:groups!user",
                                     "read:users:name!user"],

@@ -65,7 +65,7 @@ def free_port() -> int:
 
 
 def service_pid(hub_pid: int) -> int:
-    """The portal service: the hub's child running `python -m portal.service`."""
+    """The portal service: the hub's child running `python -m portal.serve`."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -73,7 +73,7 @@ def service_pid(hub_pid: int) -> int:
                 ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == hub_pid and b"portal.service" in cmdline:
+            if ppid == hub_pid and b"portal.serve" in cmdline:
                 return int(entry.name)
     raise RuntimeError("portal service process not found")
 

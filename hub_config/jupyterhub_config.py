@@ -8,11 +8,11 @@ import os
 import sys
 from dataclasses import asdict
 
+from portal import SHARED_TEMPLATES, rbac
 from portal import config as portal_config
-from portal import rbac
-from portal.app import SHARED_TEMPLATES
 from portal.datadir import DataDir
-from portal.storage.team_access import NotebookEnv
+from portal.notebook_env import NotebookEnv
+from portal.passwords import BackgroundHash
 from spawners import engine as engines
 from spawners import gpus
 
@@ -56,7 +56,8 @@ else:
     c.PortalAuthenticator.open_signup = cfg.auth["open_signup"]
     c.PortalAuthenticator.minimum_password_length = cfg.auth["minimum_password_length"]
     c.PortalAuthenticator.bootstrap_admin = cfg.first_admin
-    c.PortalAuthenticator.bootstrap_password = data.admin_password(cfg.first_admin)
+    # hashed from now on, while the hub sets up (bcrypt: ~0.25 s of a first start)
+    c.PortalAuthenticator.bootstrap_password_hash = BackgroundHash(data.admin_password(cfg.first_admin))
 
 # --- roles and the portal service -----------------------------------------------------
 c.JupyterHub.custom_scopes = rbac.CUSTOM_SCOPES
@@ -66,7 +67,7 @@ c.JupyterHub.services = [{
     "name": "portal",
     "display": True,
     "url": f"http://127.0.0.1:{service_port}",
-    "command": [sys.executable, "-m", "portal.service"],
+    "command": [sys.executable, "-m", "portal.serve"],
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [rbac.READ, rbac.ADMIN, "read:users:groups!user",
                                     "read:users:name!user"],

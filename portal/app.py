@@ -12,6 +12,7 @@ from jupyterhub._data import DATA_FILES_PATH
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
+from . import SHARED_TEMPLATES
 from .config import PortalConfig
 from .handlers import datasets, meta, pages, teams
 from .handlers.base import NoSuchEndpointHandler
@@ -19,8 +20,6 @@ from .hub import HubClient
 from .rbac import ADMIN
 
 HANDLER_MODULES = [meta, teams, datasets, pages]
-#: Templates the hub uses too (hub_config adds this folder to JupyterHub's template_paths).
-SHARED_TEMPLATES = str(resources.files("portal").joinpath("shared_templates"))
 
 
 def _template_dirs() -> list[str]:

@@ -6,7 +6,10 @@ with a generated password that `aiportal up` prints.
 
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler
-from traitlets import Unicode
+from nativeauthenticator.orm import UserInfo
+from traitlets import Instance, Unicode
+
+from .passwords import BackgroundHash
 
 
 class _NoTimer:
@@ -33,14 +36,17 @@ class PortalAuthenticator(NativeAuthenticator):
     """Local passwords; sign-ups wait for approval by a hub admin unless open_signup."""
 
     bootstrap_admin = Unicode("", config=True, help="Admin account created at first start.")
-    bootstrap_password = Unicode("", config=True, help="Initial password of bootstrap_admin.")
+    bootstrap_password_hash = Instance(BackgroundHash, allow_none=True, config=True,
+                                       help="The hash of bootstrap_admin's initial password.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.bootstrap_admin and self.bootstrap_password:
-            if not self.user_exists(self.bootstrap_admin):
-                self.create_user(self.bootstrap_admin, self.bootstrap_password)
-                self.log.info("Created bootstrap admin %s", self.bootstrap_admin)
+        name = self.normalize_username(self.bootstrap_admin)
+        if name and self.bootstrap_password_hash is not None and not self.user_exists(name):
+            # what create_user() stores for an admin, with the hash made in the background
+            self.db.add(UserInfo(username=name, password=self.bootstrap_password_hash.value(), is_authorized=True))
+            self.db.commit()
+            self.log.info("Created bootstrap admin %s", name)
 
     def get_handlers(self, app):
         return [(path, PortalLoginHandler if handler is LoginHandler else handler)

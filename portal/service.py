@@ -1,4 +1,4 @@
-"""The portal as a hub-managed service: `python -m portal.service`.
+"""The portal as a hub-managed service, run by `python -m portal.serve`.
 
 JupyterHub starts it with JUPYTERHUB_API_TOKEN, JUPYTERHUB_API_URL,
 JUPYTERHUB_SERVICE_PREFIX and JUPYTERHUB_SERVICE_URL in its environment; the launcher
@@ -11,8 +11,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
-from urllib.parse import urlparse
 
 import urllib3
 from minio.error import S3Error
@@ -83,10 +83,10 @@ async def _background(app, config, ready: asyncio.Event):
     await keep_usage(app, config.storage_usage_interval)
 
 
-async def main() -> None:
+async def main(sockets: list[socket.socket]) -> None:
+    """Serve on `sockets` (bound by portal.serve) until SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s portal] %(message)s")
     config = portal_config.load(os.environ["AIPORTAL_CONFIG"])
-    url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     ready = asyncio.Event()
     membership = "gitlab" if config.auth["type"] == "gitlab" else "portal"
     data = DataDir(os.environ["AIPORTAL_DATA_DIR"])
@@ -107,8 +107,8 @@ async def main() -> None:
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"
                           if membership == "gitlab" else ""))
     server = HTTPServer(app, xheaders=True)
-    server.listen(url.port, url.hostname)
-    log.info("portal listening on %s", url.geturl())
+    server.add_sockets(sockets)
+    log.info("portal serving on %s", os.environ["JUPYTERHUB_SERVICE_URL"])
     background = asyncio.create_task(_background(app, config, ready))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the hub stops its services with SIGTERM
@@ -117,7 +117,3 @@ async def main() -> None:
     background.cancel()
     server.stop()
     log.info("portal stopped")
-
-
-if __name__ == "__main__":
-    asyncio.run(main())

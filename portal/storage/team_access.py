@@ -1,4 +1,4 @@
-"""Acting in S3 as a team: the portal's requests, the URLs it signs, and notebooks' keys.
+"""Acting in S3 as a team: the portal's requests and the URLs it signs.
 
 The portal lists, stats, deletes and signs with the team's own keys, not the admin
 keys. A presigned URL (a download, a share link, an upload part) can then reach that
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from minio import Minio
@@ -66,30 +65,3 @@ class TeamAccess:
         _, _, public = self._clients_for(team, bucket)
         return public.get_presigned_url(method, bucket, key, expires, **options)
 
-
-def notebook_env(creds: Credentials, bucket: str, endpoint: str, region: str) -> dict[str, str]:
-    """What boto3, s3fs and the minio SDK read to open the team's bucket."""
-    return {"AWS_ACCESS_KEY_ID": creds.access_key, "AWS_SECRET_ACCESS_KEY": creds.secret_key,
-            "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": region, "S3_BUCKET": bucket}
-
-
-class NotebookEnv:
-    """The hub's ``Spawner.team_env``: (team, bucket) → the team's S3 variables.
-
-    Keys are read at every spawn, so servers started after a rotation get the new ones.
-    The store is opened at the first spawn, when the launcher has started it.
-    """
-
-    def __init__(self, config, data_dir: str | Path):
-        self.config = config
-        self.data_dir = data_dir
-        self._store: StoreAdmin | None = None
-
-    def __call__(self, team: str, bucket: str) -> dict[str, str]:
-        if self._store is None:
-            from . import store_from_config  # the package imports this module
-
-            self._store = store_from_config(self.config, self.data_dir)
-        creds = self._store.team_credentials(team, bucket)
-        endpoint = self.config.storage_public_endpoint or self._store.endpoint
-        return notebook_env(creds, bucket, endpoint, self._store.region)

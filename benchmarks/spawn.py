@@ -29,7 +29,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portal.launcher import Portal, free_port  # noqa: E402
+from portal.launcher import Portal  # noqa: E402
+from portal.ports import free_port  # noqa: E402
 from portal.tokens import new_token  # noqa: E402
 from spawners.homes import ensure_home  # noqa: E402
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portal.launcher import Portal, find_proxy, free_port, wait_http  # noqa: E402
+from portal.launcher import Portal, find_proxy, wait_http  # noqa: E402
+from portal.ports import free_port  # noqa: E402
 
 RUNS = 3
 TARGET = 1.5

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from spawners.engine import EngineError, resolve
 
 from . import config as portal_config
 from .datadir import DataDir
+from .ports import free_port, port_is_free
 
 HUB_CONFIG = Path(__file__).resolve().parent.parent / "hub_config" / "jupyterhub_config.py"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -36,20 +36,10 @@ class LaunchError(RuntimeError):
     """A one-line reason why the portal cannot start."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def check_port(ip: str, port: int, what: str) -> None:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((ip, port))
-        except OSError:
-            raise LaunchError(f"port {port} on {ip} is already in use ({what}); "
-                              "stop what uses it or choose another port") from None
+    if not port_is_free(port, ip):
+        raise LaunchError(f"port {port} on {ip} is already in use ({what}); "
+                          "stop what uses it or choose another port")
 
 
 def remembered_port(path: Path) -> int:
@@ -57,15 +47,8 @@ def remembered_port(path: Path) -> int:
 
     The hub's: running server containers were told its URL and outlive a restart.
     """
-    if path.exists():
-        port = int(path.read_text())
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("0.0.0.0", port))
-                return port
-            except OSError:
-                pass
+    if path.exists() and port_is_free(port := int(path.read_text()), "0.0.0.0"):
+        return port
     port = free_port()
     path.write_text(f"{port}\n")
     return port

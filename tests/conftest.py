@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import requests
 import yaml
 
 from portal.launcher import Portal
+from portal.ports import free_port
 from portal.tokens import new_token
 from tests.postgres import PostgresServer
 
@@ -51,12 +51,6 @@ TEST_CONFIG = {
          "profiles": ["cpu", "missing", "tiny"]},
     ],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(path: Path, data: dict, **storage) -> Path:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..ports import free_port
 from .credentials import Credentials
 from .minio import MinioServer, MinioStore
 from .seaweedfs import SeaweedServer, SeaweedStore
-from .server import StorageServerError, free_port
+from .server import StorageServerError
 from .store import StorageAdminError, StoreAdmin
 
 STORES: dict[str, type[StoreAdmin]] = {"seaweedfs": SeaweedStore, "minio": MinioStore}

@@ -19,8 +19,9 @@ import urllib.request
 from importlib import metadata
 from pathlib import Path
 
+from ..ports import free_port, port_is_free
 from .credentials import Credentials, write_private_json
-from .server import ServerProcess, StorageServerError, free_port, port_is_free
+from .server import ServerProcess, StorageServerError
 from .store import StorageAdminError, StoreAdmin
 
 TEAM_ACTIONS = ("Read", "Write", "List", "Tagging")

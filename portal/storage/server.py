@@ -10,7 +10,6 @@ import atexit
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from ..ports import port_is_free
 from .credentials import Credentials, load_or_create
 
 log = logging.getLogger(__name__)
@@ -28,23 +28,6 @@ log = logging.getLogger(__name__)
 
 class StorageServerError(RuntimeError):
     """The storage server could not be started."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 class ServerProcess:

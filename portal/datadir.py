@@ -35,6 +35,14 @@ class DataDir:
     def portal_db(self) -> Path:
         return self.root / "portal.sqlite"
 
+    def hub_db_url(self, configured: str | None) -> str:
+        """``hub.db_url``, or the hub's SQLite file here (the hub and `aiportal token` open the same)."""
+        return configured or f"sqlite:///{self.hub_db}"
+
+    def portal_db_url(self, configured: str | None) -> str:
+        """``database.url``, or the portal's SQLite file here."""
+        return configured or f"sqlite:///{self.portal_db}"
+
     @property
     def proxy_pid(self) -> Path:
         """Where the hub records its proxy's pid (the proxy outlives a hub that crashes)."""

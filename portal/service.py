@@ -92,7 +92,7 @@ async def main(sockets: list[socket.socket]) -> None:
     data = DataDir(os.environ["AIPORTAL_DATA_DIR"])
     store = store_from_config(config, data.root)
     try:
-        db = Database(config.database_url or f"sqlite:///{data.portal_db}")
+        db = Database(data.portal_db_url(config.database_url))
     except DatabaseUnavailable as e:
         log.critical("%s", e)
         sys.exit(1)

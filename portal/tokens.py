@@ -26,7 +26,7 @@ def new_token(data_dir: str | Path, username: str, config_path: str | None = Non
         cfg = portal_config.load(path)
     except portal_config.ConfigError as e:
         raise TokenError(str(e)) from None
-    db_url = cfg.hub_db_url or f"sqlite:///{data.hub_db}"
+    db_url = data.hub_db_url(cfg.hub_db_url)
     if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
         raise TokenError(f"no hub database at {db_url[len('sqlite:///'):]}: run `aiportal up` first")
     db = orm.new_session_factory(db_url)()

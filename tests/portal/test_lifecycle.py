@@ -105,14 +105,16 @@ def test_unreachable_database_is_named_and_leaves_no_process(tmp_path):
     dead = f"postgresql://portal:s3cret@127.0.0.1:{free_port()}/portal"
     config = write_config(data_dir / "portal.yaml", dict(TEST_CONFIG, database={"url": dead}))
     port = free_port()
-    up = subprocess.Popen([sys.executable, "-m", "portal.cli", "up", "--config", str(config),
-                           "--data-dir", str(data_dir), "--port", str(port)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    children: set[int] = set()
-    while up.poll() is None:  # note every process it starts while it fails
-        children |= descendants(up.pid)
-        time.sleep(0.1)
-    out = up.stdout.read()
+    log = tmp_path / "up.log"  # a file, not a pipe: unread, a pipe fills and blocks the hub's logging
+    with log.open("w") as sink:
+        up = subprocess.Popen([sys.executable, "-m", "portal.cli", "up", "--config", str(config),
+                               "--data-dir", str(data_dir), "--port", str(port)],
+                              stdout=sink, stderr=subprocess.STDOUT, text=True)
+        children: set[int] = set()
+        while up.poll() is None:  # note every process it starts while it fails
+            children |= descendants(up.pid)
+            time.sleep(0.1)
+    out = log.read_text()
     assert up.returncode == 1
     assert "database.url: cannot use postgresql+psycopg://portal:***@127.0.0.1" in out and "Connection refused" in out
     assert "JupyterHub exited with status 1 during start-up" in out

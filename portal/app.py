@@ -48,7 +48,7 @@ def make_renderer(hub_prefix: str, prefix: str):
             "static_url": lambda path, include_version=True: f"{hub_prefix}static/{path}",
             "portal_static_url": handler.static_url,
             "user": _TemplateUser(model["name"]) if model else None,
-            "parsed_scopes": {"admin-ui"} if "admin-ui" in scopes or (model or {}).get("admin") else set(),
+            "parsed_scopes": scopes & {"admin-ui"},
             "is_operator": ADMIN in scopes, "services": [],
             "logout_url": f"{hub_prefix}logout", "login_url": f"{hub_prefix}login",
             "xsrf_token": handler.xsrf_token.decode() if model else "",

@@ -6,7 +6,7 @@ API and it survives log rotation.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .db import AuditEvent, Database, iso, utcnow
 
@@ -23,10 +23,12 @@ class AuditLog:
         with self.db.transaction() as s:
             s.add(AuditEvent(at=utcnow(), user=user, team=team, action=action, key=key, detail=detail))
 
-    def events(self, team: str, limit: int = 100) -> list[dict]:
-        """The team's most recent events, newest first."""
+    def page(self, team: str, offset: int = 0, limit: int = 100) -> tuple[list[dict], int]:
+        """One page of the team's events, newest first, and how many there are in all."""
+        where = AuditEvent.team == team
         with self.db.session() as s:
-            rows = s.scalars(select(AuditEvent).where(AuditEvent.team == team)
-                             .order_by(AuditEvent.id.desc()).limit(limit))
+            total = s.scalar(select(func.count()).select_from(AuditEvent).where(where))
+            rows = s.scalars(select(AuditEvent).where(where).order_by(AuditEvent.id.desc())
+                             .offset(offset).limit(limit))
             return [{"at": iso(e.at), "user": e.user, "action": e.action, "key": e.key,
-                     "detail": e.detail} for e in rows]
+                     "detail": e.detail} for e in rows], total

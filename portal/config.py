@@ -6,10 +6,11 @@ operator fixes a file in one pass instead of one error per restart.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,35 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+MAX_BYTES: int = SCHEMA["$defs"]["quantity"]["maximum"]
+
+
 def parse_quantity(value: int | str | None) -> int | None:
-    """Bytes from an integer or a string such as '8Gi' or '500G'; None stays None."""
-    if value is None or isinstance(value, int):
-        return value
-    match = _QUANTITY.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a quantity such as 8Gi or 500G")
-    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+    """Bytes from an integer or a string such as '8Gi' or '500G'; None stays None.
+
+    More than MAX_BYTES (what JSON clients read exactly) is refused, as is anything else
+    that is not a whole number of bytes.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{value!r} is not a whole number of bytes")
+    if isinstance(value, int | float):
+        nbytes = int(value)
+    else:
+        match = _QUANTITY.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a quantity such as 8Gi or 500G")
+        nbytes = int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+    if not 0 <= nbytes <= MAX_BYTES:
+        raise ValueError(f"{value!r} is outside 0 to {MAX_BYTES} bytes (8 PiB)")
+    return nbytes
 
 
 @dataclass(frozen=True)
 class Quota:
+    """A team's limits; None is unlimited. Bytes for memory and storage."""
+
     gpus: int | None = None
     cpu: float | None = None
     memory: int | None = None
@@ -56,9 +74,10 @@ class Quota:
 
     @classmethod
     def from_dict(cls, data: dict) -> Quota:
-        return cls(gpus=data.get("gpus"), cpu=data.get("cpu"),
-                   memory=parse_quantity(data.get("memory")),
-                   storage=parse_quantity(data.get("storage")))
+        cpu = data.get("cpu")
+        return cls(gpus=None if data.get("gpus") is None else int(data["gpus"]),
+                   cpu=int(cpu) if isinstance(cpu, float) and cpu.is_integer() else cpu,
+                   memory=parse_quantity(data.get("memory")), storage=parse_quantity(data.get("storage")))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -66,32 +85,35 @@ class Quota:
 
 @dataclass(frozen=True)
 class TeamSpec:
+    """A team as portal.yaml declares it."""
+
     name: str
     display_name: str
-    members: tuple[str, ...] = ()
-    admins: tuple[str, ...] = ()
-    quota: Quota = field(default_factory=Quota)
-    profiles: tuple[str, ...] = ()
-    delete_policy: str = "members"
+    members: tuple[str, ...]
+    admins: tuple[str, ...]
+    quota: Quota
+    profiles: tuple[str, ...]
+    delete_policy: str
 
     def properties(self) -> dict:
         """The team settings as they are stored in the hub group's `properties`."""
         return {"display_name": self.display_name, "quota": self.quota.as_dict(),
-                "profiles": list(self.profiles), "bucket": self.name,
-                "delete_policy": self.delete_policy}
+                "profiles": list(self.profiles), "delete_policy": self.delete_policy}
 
 
 @dataclass(frozen=True)
 class Profile:
+    """A declared profile with the schema's defaults applied."""
+
     name: str
     image: str
     display_name: str
-    description: str = ""
-    mode: str = "dev"
-    cpu: float = 1
-    memory: int = 2 * 10**9
-    gpus: int = 0
-    app: str = "jupyter"
+    description: str
+    mode: str
+    cpu: float
+    memory: int
+    gpus: int
+    app: str
 
 
 @dataclass(frozen=True)
@@ -113,9 +135,9 @@ class PortalConfig:
     database_url: str | None
     profiles: dict[str, Profile]
     teams: dict[str, TeamSpec]
-    spawner_backend: str = "auto"
-    spawner_socket: str | None = None
-    gpus: tuple[str, ...] | None = None  # None: detect with nvidia-smi
+    spawner_backend: str
+    spawner_socket: str | None
+    gpus: tuple[str, ...] | None  # None: detect with nvidia-smi
 
     @property
     def first_admin(self) -> str:
@@ -149,7 +171,47 @@ def _schema_problems(data: Any) -> list[str]:
             shown = "the value" if error.schema.get("x-secret") else repr(error.instance)
             message = f"{shown} {error.schema['x-error']}"
         problems.append(f"{_path(error.path)}: {message}")
+    return list(dict.fromkeys(problems))  # one line per reason: a bad name breaks several keywords
+
+
+def _quantity_problems(data: dict) -> list[str]:
+    """Quantities the pattern accepts but that are too large once in bytes."""
+    profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+    teams = data.get("teams") if isinstance(data.get("teams"), list) else []
+    places = [(f"profiles.{n}.memory", p.get("memory")) for n, p in profiles.items() if isinstance(p, dict)]
+    places += [(f"teams[{i}].quota.{k}", t["quota"].get(k)) for i, t in enumerate(teams)
+               if isinstance(t, dict) and isinstance(t.get("quota"), dict) for k in ("memory", "storage")]
+    problems = []
+    for where, value in places:
+        if isinstance(value, bool) or not (isinstance(value, int) or _QUANTITY.match(str(value))):
+            continue  # not a quantity at all: the schema said so already
+        try:
+            parse_quantity(value)
+        except ValueError as e:
+            problems.append(f"{where}: {e}")
     return problems
+
+
+def with_defaults(schema: dict, data, root: dict = SCHEMA):
+    """A copy of valid ``data`` with every ``default`` of the schema filled in.
+
+    The schema is the one place defaults are written: config, spawners and the
+    documentation all read them from here.
+    """
+    if "$ref" in schema:
+        schema = {**root["$defs"][schema["$ref"].rsplit("/", 1)[-1]], **schema}
+    if isinstance(data, dict):
+        out = {k: with_defaults(schema.get("properties", {}).get(k)
+                                or (schema.get("additionalProperties") if isinstance(
+                                    schema.get("additionalProperties"), dict) else {}), v, root)
+               for k, v in data.items()}
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in out and "default" in sub:
+                out[key] = with_defaults(sub, copy.deepcopy(sub["default"]), root)
+        return out
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [with_defaults(schema["items"], v, root) for v in data]
+    return data
 
 
 def _reference_problems(data: dict) -> list[str]:
@@ -176,10 +238,10 @@ def validate(data: Any, source: str = "portal.yaml") -> PortalConfig:
         data = {}
     problems = _schema_problems(data)
     if isinstance(data, dict):
-        problems += _reference_problems(data)
+        problems += _reference_problems(data) + _quantity_problems(data)
     if problems:
         raise ConfigError(source, problems)
-    return _build(data, source)
+    return _build(with_defaults(SCHEMA, data), source)
 
 
 def load(path: str | Path) -> PortalConfig:
@@ -199,31 +261,27 @@ def load(path: str | Path) -> PortalConfig:
 
 
 def _build(data: dict, source: str) -> PortalConfig:
-    hub, auth, storage = data.get("hub", {}), data.get("auth", {}), data.get("storage", {})
-    spawner = data.get("spawner", {})
+    """The PortalConfig of a valid file whose defaults are filled in (``with_defaults``)."""
+    hub, auth, storage, spawner = data["hub"], data["auth"], data["storage"], data["spawner"]
     profiles = {
-        name: Profile(name=name, image=p["image"], display_name=p.get("display_name", name),
-                      description=p.get("description", ""), mode=p.get("mode", "dev"),
-                      cpu=p.get("cpu", 1), memory=parse_quantity(p.get("memory", "2G")),
-                      gpus=p.get("gpus", 0), app=p.get("app", "jupyter"))
-        for name, p in (data.get("profiles") or {}).items()
+        name: Profile(name=name, image=p["image"], display_name=p.get("display_name") or name,
+                      description=p["description"], mode=p["mode"], cpu=p["cpu"],
+                      memory=parse_quantity(p["memory"]), gpus=p["gpus"], app=p["app"])
+        for name, p in data["profiles"].items()
     }
     teams = {}
-    for t in data.get("teams") or []:
-        admins = tuple(t.get("admins", ()))
-        members = tuple(dict.fromkeys([*t.get("members", ()), *admins]))
+    for t in data["teams"]:
+        admins = tuple(t["admins"])
         teams[t["name"]] = TeamSpec(
-            name=t["name"], display_name=t.get("display_name", t["name"]), members=members,
-            admins=admins, quota=Quota.from_dict(t.get("quota", {})),
-            profiles=tuple(t.get("profiles", ())), delete_policy=t.get("delete_policy", "members"))
+            name=t["name"], display_name=t.get("display_name") or t["name"],
+            members=tuple(dict.fromkeys([*t["members"], *admins])), admins=admins,
+            quota=Quota.from_dict(t["quota"]), profiles=tuple(t["profiles"]), delete_policy=t["delete_policy"])
     return PortalConfig(
-        source=source, raw=data, hub_ip=hub.get("ip", "127.0.0.1"), hub_port=hub.get("port", 8000),
-        admin_users=tuple(hub.get("admin_users", ["admin"])), hub_db_url=sqlalchemy_url(hub.get("db_url")),
-        auth={"type": "native", "open_signup": False, "minimum_password_length": 8, **auth},
-        storage_type=storage.get("type", "seaweedfs"), storage_endpoint=storage.get("endpoint"),
-        storage_port=storage.get("port", 8333),
-        storage_public_endpoint=(storage.get("public_endpoint") or "").rstrip("/") or None,
-        storage_usage_interval=storage.get("usage_interval", 300),
-        database_url=sqlalchemy_url((data.get("database") or {}).get("url")), profiles=profiles, teams=teams,
-        spawner_backend=spawner.get("backend", "auto"), spawner_socket=spawner.get("socket"),
+        source=source, raw=data, hub_ip=hub["ip"], hub_port=hub["port"],
+        admin_users=tuple(hub["admin_users"]), hub_db_url=sqlalchemy_url(hub["db_url"]),
+        auth=auth, storage_type=storage["type"], storage_endpoint=storage["endpoint"],
+        storage_port=storage["port"], storage_public_endpoint=(storage["public_endpoint"] or "").rstrip("/") or None,
+        storage_usage_interval=storage["usage_interval"],
+        database_url=sqlalchemy_url(data["database"]["url"]), profiles=profiles, teams=teams,
+        spawner_backend=spawner["backend"], spawner_socket=spawner.get("socket"),
         gpus=tuple(data["gpus"]) if "gpus" in data else None)

@@ -7,9 +7,13 @@ portal makes, with the hub's own error messages turned into HubError.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+PAGINATION = "application/jupyterhub-pagination+json"
+PAGE_SIZE = 200  # the hub's own api_page_max_limit default
 
 
 class HubError(Exception):
@@ -27,8 +31,8 @@ class HubClient:
         self.token = token
         self.http = AsyncHTTPClient()
 
-    async def request(self, method: str, path: str, body=None):
-        kwargs = {"method": method, "headers": {"Authorization": f"token {self.token}"},
+    async def request(self, method: str, path: str, body=None, headers: dict | None = None):
+        kwargs = {"method": method, "headers": {"Authorization": f"token {self.token}", **(headers or {})},
                   "allow_nonstandard_methods": True}
         if body is not None:
             kwargs["body"] = json.dumps(body)
@@ -47,8 +51,26 @@ class HubClient:
             raise HubError(e.code, message) from None
         return json.loads(response.body) if response.body else None
 
+    async def pages(self, path: str, page_size: int = PAGE_SIZE) -> AsyncIterator[list[dict]]:
+        """A hub collection page by page, following its `_pagination.next` to the end.
+
+        Without the pagination Accept header the hub silently answers only its first page
+        (200 items by default), so a deployment with more teams or users would lose some.
+        """
+        offset = 0
+        while True:
+            sep = "&" if "?" in path else "?"
+            page = await self.request("GET", f"{path}{sep}offset={offset}&limit={page_size}",
+                                      headers={"Accept": PAGINATION})
+            yield page["items"]
+            following = page["_pagination"]["next"]
+            if not following:
+                return
+            offset = following["offset"]
+
     async def groups(self) -> list[dict]:
-        return await self.request("GET", "/groups")
+        """Every group of the hub (all pages)."""
+        return [g async for page in self.pages("/groups") for g in page]
 
     async def find(self, path: str) -> dict | None:
         """GET a model, None when the hub says 404."""

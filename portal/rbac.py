@@ -1,8 +1,16 @@
-"""The portal's custom scopes and the hub roles derived from portal.yaml.
+"""Who may change what: the portal's custom scopes and the hub roles derived from portal.yaml.
 
-Team admins get `custom:portal:admin!group=<team>` (plus hub `groups!group=<team>` so
-they can use the hub API for their own team only). Plain membership in the group grants
-read access; hub admins hold the unfiltered scopes through the operator role.
+- operator: the unfiltered `custom:portal:admin` (role portal-operator: the hub admins);
+  may do everything, including a team's limits (quotas, profiles, delete policy).
+- team admin: `custom:portal:admin!group=<team>` (role team-admin-<team>); may change the
+  team's members and display name, nothing that raises its own limits.
+- member: membership of the group; may use the team (read it, its data, its servers).
+
+Team-admin roles carry no hub write scope: a hub `groups!group=<team>` scope would let its
+holder rewrite the group's properties (quotas, profiles) through the hub's own API. The
+portal service, with its own token, is the only writer of group properties. Operator status
+is read from the scopes of the token in use, never from the user model's `admin` flag, so a
+hub admin's token made with fewer scopes acts with those scopes only.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from .config import PortalConfig
 
 READ = "custom:portal:read"
 ADMIN = "custom:portal:admin"
+OPERATOR = "operator"  # the unfiltered ADMIN scope; a marker for rules, not a hub scope
 
 CUSTOM_SCOPES = {
     READ: {"description": "See a team's page, members, quotas and data."},
-    ADMIN: {"description": "Manage a team's settings and members.", "subscopes": [READ]},
+    ADMIN: {"description": "Manage a team's members and display name; unfiltered: every team "
+                           "and its limits (operators).", "subscopes": [READ]},
 }
 
 SERVICE_SCOPES = [
@@ -27,6 +37,11 @@ SERVICE_SCOPES = [
 
 def admin_role_name(team: str) -> str:
     return f"team-admin-{team}"
+
+
+def team_admin_scopes(team: str) -> list[str]:
+    """A team admin's scopes: the portal's admin scope for the team, read-only hub scopes."""
+    return [f"{ADMIN}!group={team}", f"read:groups!group={team}", f"list:users!group={team}"]
 
 
 def hub_roles(config: PortalConfig, service: str = "portal") -> list[dict]:
@@ -40,18 +55,13 @@ def hub_roles(config: PortalConfig, service: str = "portal") -> list[dict]:
          "scopes": SERVICE_SCOPES, "services": [service]},
     ]
     for team in config.teams.values():
-        roles.append({
-            "name": admin_role_name(team.name),
-            "description": f"Admins of team {team.name}",
-            "scopes": [f"{ADMIN}!group={team.name}", f"groups!group={team.name}",
-                       f"read:groups!group={team.name}", f"list:users!group={team.name}"],
-            "users": list(team.admins),
-        })
+        roles.append({"name": admin_role_name(team.name), "description": f"Admins of team {team.name}",
+                      "scopes": team_admin_scopes(team.name), "users": list(team.admins)})
     return roles
 
 
 class Caller:
-    """What the authenticated hub user model allows, per team.
+    """What the authenticated hub user model (its token's scopes) allows, per team.
 
     Membership is read from the live group (`members`), not from the user model, which
     HubAuth caches for minutes: a removed member loses access at once.
@@ -64,10 +74,20 @@ class Caller:
 
     @property
     def is_operator(self) -> bool:
-        return ADMIN in self.scopes or bool(self.model.get("admin"))
+        return ADMIN in self.scopes
 
     def can(self, scope: str, team: str, members=()) -> bool:
-        """Membership grants READ; anything else needs the scope for that group."""
-        if self.is_operator or (scope == READ and self.name in members):
+        """OPERATOR needs the unfiltered admin scope; membership grants READ; otherwise
+        the scope must be held for that group."""
+        if self.is_operator:
+            return True
+        if scope == OPERATOR:
+            return False
+        if scope == READ and self.name in members:
             return True
         return bool(check_scopes({f"{scope}!group={team}"}, self.scopes))
+
+    def filtered_teams(self) -> set[str]:
+        """Teams named in the caller's group-filtered portal scopes."""
+        return {s.split("!group=", 1)[1] for s in self.scopes
+                if s.startswith((READ + "!group=", ADMIN + "!group="))}

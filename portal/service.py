@@ -27,7 +27,7 @@ from .db import Database, DatabaseUnavailable
 from .hub import HubError
 from .storage import StorageAdminError, store_from_config
 from .storage.team_access import TeamAccess
-from .teams import Team, seed_teams
+from .teams import Team, portal_groups, seed_teams
 from .uploads import Uploads
 from .usage import UsageCache
 
@@ -41,42 +41,63 @@ async def ensure_team_storage(hub, store) -> None:
     service (at a first page) asks first: two processes creating a team's first keys
     at once could each revoke the other's (MinIO keeps one user per team).
     """
-    for group in await hub.groups():
+    for group in portal_groups(await hub.groups()):
         team = Team.from_group(group)
         await asyncio.to_thread(store.ensure_bucket, team.bucket)
         await asyncio.to_thread(store.team_credentials, team.name, team.bucket)
 
 
-async def keep_usage(app, interval: float) -> None:
-    """Recount every team's usage and expire abandoned uploads, every ``interval`` seconds."""
+async def recount_usage(app) -> None:
+    """Recount every team's usage and expire abandoned uploads (one round)."""
     hub, store, usage = app.settings["hub"], app.settings["store"], app.settings["usage"]
+    for group in portal_groups(await hub.groups()):
+        team = Team.from_group(group)
+        await asyncio.to_thread(usage.recount, team.name, team.bucket, store.client())
+    expired = await asyncio.to_thread(app.settings["uploads"].expire)
+    if expired:
+        log.info("aborted %d expired upload(s)", expired)
+
+
+async def keep_usage(app, interval: float) -> None:
+    """``recount_usage`` every ``interval`` seconds; a failed round is logged with its cause
+    and the next one tried, so one bad moment of S3 or the hub does not stop the counting."""
     while True:
         try:
-            for group in await hub.groups():
-                team = Team.from_group(group)
-                await asyncio.to_thread(usage.recount, team.name, team.bucket, store.client())
-            expired = await asyncio.to_thread(app.settings["uploads"].expire)
-            if expired:
-                log.info("aborted %d expired upload(s)", expired)
+            await recount_usage(app)
         except (HubError, OSError, S3Error, urllib3.exceptions.HTTPError) as e:
             log.warning("could not count storage usage: %s", e)
+        except Exception:
+            log.exception("storage usage round failed")
         await asyncio.sleep(interval)
 
 
-async def _background(app, config, ready: asyncio.Event):
-    """Seed teams and their storage once the hub answers, then keep usage counted."""
+TRANSIENT = (HubError, OSError, StorageAdminError, S3Error, urllib3.exceptions.HTTPError)
+
+
+async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> None:
+    """Seed teams and their storage once the hub answers, then keep usage counted.
+
+    Errors that can pass (the hub or S3 still starting) are retried; any other error, or
+    the hub never answering, stops the start: it is logged with its cause and `/health`
+    answers 500 with it, which `aiportal up` reports instead of waiting.
+    """
     hub = app.settings["hub"]
-    for attempt in range(120):
-        try:
-            await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
-            await ensure_team_storage(hub, app.settings["store"])
-            break
-        except (HubError, OSError, StorageAdminError) as e:
-            if attempt % 10 == 0:
-                log.info("waiting for the hub API to seed teams: %s", e)
-            await asyncio.sleep(0.5)
-    else:
-        log.error("could not seed teams: the hub API never answered")
+    try:
+        for attempt in range(attempts):
+            try:
+                await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
+                await ensure_team_storage(hub, app.settings["store"])
+                break
+            except TRANSIENT as e:
+                last = e
+                if attempt % 10 == 0:
+                    log.info("waiting for the hub API and storage to seed teams: %s", e)
+                await asyncio.sleep(0.5)
+        else:
+            raise RuntimeError(f"the hub API or the storage did not answer: {last}")
+    except Exception as e:
+        log.critical("portal start-up failed: %s", e, exc_info=not isinstance(e, RuntimeError))
+        app.settings["startup_error"] = f"{type(e).__name__}: {e}" if not isinstance(e, RuntimeError) else str(e)
         return
     ready.set()
     log.info("portal ready: %d team(s) seeded", len(config.teams))
@@ -109,7 +130,7 @@ async def main(sockets: list[socket.socket]) -> None:
     server = HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
     log.info("portal serving on %s", os.environ["JUPYTERHUB_SERVICE_URL"])
-    background = asyncio.create_task(_background(app, config, ready))
+    background = asyncio.create_task(start_up(app, config, ready))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the hub stops its services with SIGTERM
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

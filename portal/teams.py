@@ -3,35 +3,65 @@
 The hub database is the single source of truth. portal.yaml seeds it at every start
 with a three-way merge: a setting is overwritten only when portal.yaml changed it since
 the last seed, so edits made in the portal survive restarts and config edits still apply.
+Only the portal service writes properties (see rbac.py); which fields a caller may change
+is declared in PATCH_RULES.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 from dataclasses import dataclass
 
 from jsonschema import Draft202012Validator
 
 from .config import SCHEMA, PortalConfig, parse_quantity
 from .hub import HubClient
+from .names import bucket_name, is_team_name, team_name_problem
+from .rbac import ADMIN, OPERATOR
 
 log = logging.getLogger(__name__)
 SEEDED = "seeded"  # properties key holding what portal.yaml said at the last seed
+LIMITS = ("quota", "profiles", "delete_policy")  # what only operators change
+LEGACY = ("bucket",)  # properties older versions kept; the bucket is derived from the name
 
+_TEAM = SCHEMA["$defs"]["team"]["properties"]
 PATCH_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "minProperties": 1,
     "properties": {
         "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "quota": SCHEMA["$defs"]["quota"],
+        "quota": _TEAM["quota"],
+        "profiles": _TEAM["profiles"],
+        "delete_policy": _TEAM["delete_policy"],
     },
     "$defs": SCHEMA["$defs"],
 }
+#: The scope a PATCH needs for each field: team admins rename, operators set limits.
+PATCH_RULES = {"display_name": ADMIN, **{field: OPERATOR for field in LIMITS}}
 
 
 class TeamError(ValueError):
     """Invalid input for a team operation; the message names the field."""
+
+
+@functools.cache
+def _warn_not_a_team(name: str) -> None:
+    log.warning("hub group %r is not a portal team and is skipped: %s", name, team_name_problem(name))
+
+
+def portal_groups(groups: list[dict]) -> list[dict]:
+    """The groups that can be teams; others (made on the hub's admin page with a name no
+    bucket can have) are skipped, with one warning per name for the life of the process."""
+    kept = []
+    for group in groups:
+        if is_team_name(group["name"]):
+            kept.append(group)
+        else:
+            _warn_not_a_team(group["name"])
+    return kept
 
 
 @dataclass
@@ -62,12 +92,12 @@ class Team:
 
     @property
     def bucket(self) -> str:
-        return self.properties.get("bucket") or self.name
+        return bucket_name(self.name)
 
     @property
     def delete_policy(self) -> str:
         """Who may delete objects in the bucket: "admins" (team admins) or "members"."""
-        return self.properties.get("delete_policy", "members")
+        return self.properties.get("delete_policy", _TEAM["delete_policy"]["default"])
 
     def as_json(self) -> dict:
         return {
@@ -79,31 +109,49 @@ class Team:
         }
 
 
-def validate_patch(body) -> dict:
-    """Check a PATCH body; return the property changes with quantities in bytes."""
-    errors = sorted(Draft202012Validator(PATCH_SCHEMA).iter_errors(body), key=lambda e: e.path)
+def _problem(errors) -> str:
+    e = errors[0]
+    where = ".".join(map(str, e.path)) or "body"
+    message = e.message.replace("Additional properties are not allowed", "unknown field")
+    if "x-error" in e.schema:
+        message = f"{str(e.instance)[:80]!r} {e.schema['x-error']}"
+    return f"{where}: {message}"
+
+
+def validate_patch(body, profiles: dict) -> dict:
+    """Check a PATCH body; return the property changes with quantities in bytes.
+
+    ``profiles`` are the declared ones: a team may only be given those.
+    """
+    errors = sorted(Draft202012Validator(PATCH_SCHEMA).iter_errors(body), key=lambda e: list(map(str, e.path)))
     if errors:
-        e = errors[0]
-        where = ".".join(map(str, e.path)) or "body"
-        message = e.message.replace("Additional properties are not allowed", "unknown field")
-        raise TeamError(f"{where}: {message}")
+        raise TeamError(_problem(errors))
     changes = dict(body)
     if "quota" in changes:
         quota = dict(changes["quota"])
+        if "gpus" in quota:
+            quota["gpus"] = int(quota["gpus"])
+        if "cpu" in quota and math.isfinite(quota["cpu"]) and float(quota["cpu"]).is_integer():
+            quota["cpu"] = int(quota["cpu"])
         for key in ("memory", "storage"):
             if key in quota:
-                quota[key] = parse_quantity(quota[key])
+                try:
+                    quota[key] = parse_quantity(quota[key])
+                except ValueError as e:
+                    raise TeamError(f"quota.{key}: {e}") from None
         changes["quota"] = quota
+    unknown = [p for p in changes.get("profiles", ()) if p not in profiles]
+    if unknown:
+        raise TeamError(f"profiles: {unknown[0]!r} is not a declared profile "
+                        f"(declared: {', '.join(profiles) or 'none'})")
     return changes
 
 
 def apply_patch(properties: dict, changes: dict) -> dict:
-    """New properties: display_name replaced, quota keys merged (other limits kept)."""
-    merged = dict(properties)
-    if "display_name" in changes:
-        merged["display_name"] = changes["display_name"]
-    if "quota" in changes:
-        merged["quota"] = {**(properties.get("quota") or {}), **changes["quota"]}
+    """New properties: quota keys merged (other limits kept), other fields replaced."""
+    merged = {k: v for k, v in properties.items() if k not in LEGACY}
+    for field, value in changes.items():
+        merged[field] = {**(properties.get("quota") or {}), **value} if field == "quota" else value
     return merged
 
 
@@ -120,9 +168,10 @@ def _flatten(props: dict) -> dict:
 def merge_seed(current: dict, desired: dict) -> dict:
     """Three-way merge of group properties with what portal.yaml now says (see module doc)."""
     last = _flatten(current.get(SEEDED) or {})
-    now, want = _flatten({k: v for k, v in current.items() if k != SEEDED}), _flatten(desired)
+    now = _flatten({k: v for k, v in current.items() if k != SEEDED and k not in LEGACY})
+    want = _flatten(desired)
     for key in set(want) | set(last):
-        if key == "quota":
+        if key == "quota" or key in LEGACY:
             continue
         if key not in want:  # removed from portal.yaml since the last seed
             if key in last and now.get(key) == last[key]:

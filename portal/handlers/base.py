@@ -5,17 +5,24 @@ Access rules are declared on handler methods with `team_scope`, never checked ad
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import traceback
 from http.client import responses
+from urllib.parse import urlencode
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
 from ..hub import HubClient, HubError
-from ..rbac import READ, Caller
-from ..teams import Team
+from ..names import is_team_name
+from ..rbac import OPERATOR, READ, Caller
+from ..teams import Team, portal_groups
+
+MAX_PAGE = 1000  # the most items one page of any list endpoint holds
+DEFAULT_PAGE = 100
+MAX_OFFSET = 10**9
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -44,21 +51,33 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self._hub_auth_user_cache = model
 
     async def readable_teams(self) -> list[Team]:
-        """Every team the caller may read (all of them for operators)."""
+        """Every team the caller may read: all of them for operators; otherwise only the
+        caller's own groups (and groups named in its scopes), so the cost of a request
+        does not grow with the number of teams in the deployment."""
         caller = self.caller
-        return [Team.from_group(g, self.settings["membership_source"]) for g in await self.hub.groups()
+        if caller.is_operator:
+            groups = await self.hub.groups()
+        else:
+            user = await self.hub.user(caller.name) or {}
+            names = sorted(set(user.get("groups") or ()) | caller.filtered_teams())
+            groups = [g for g in await asyncio.gather(*map(self.hub.group, names)) if g]
+        return [Team.from_group(g, self.settings["membership_source"]) for g in portal_groups(groups)
                 if caller.can(READ, g["name"], g.get("users") or ())]
 
     async def get_team(self, name: str) -> Team:
         """The team, or 404 (also for existing teams the caller may not read)."""
         caller = self.caller
-        group = await self.hub.group(name) if caller else None
+        group = await self.hub.group(name) if caller and is_team_name(name) else None
         if group is None or not caller.can(READ, name, group.get("users") or ()):
-            raise web.HTTPError(404, f"no team {name!r}")
+            raise web.HTTPError(404, f"no team {name[:100]!r}")
         return Team.from_group(group, self.settings.get("membership_source", "portal"))
 
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if status_code == 405:  # RFC 9110: a 405 names the methods the resource has
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
+        elif status_code == 401:  # RFC 9110: a 401 carries a challenge
+            self.set_header("WWW-Authenticate", 'Bearer realm="aiportal"')
         if isinstance(exc, web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args  # tornado stores a message without args with '%' doubled
         else:
@@ -79,22 +98,65 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 class APIHandler(BaseHandler):
     """JSON in, JSON out; token or cookie authentication.
 
-    HubOAuth accepts the cookie on non-GET requests only with a valid XSRF token
-    (X-XSRFToken header), so cross-site forms cannot act for a logged-in user.
+    No or an unknown token is 401 with a `WWW-Authenticate` challenge; 403 means a known
+    caller who may not do this. HubOAuth accepts the cookie on non-GET requests only with
+    a valid XSRF token (X-XSRFToken header), so cross-site forms cannot act for a user.
     """
 
     async def prepare(self):
         await super().prepare()
         if self.current_user is None:
-            raise web.HTTPError(403, "authentication required: send 'Authorization: token <hub token>'")
+            raise web.HTTPError(401, "authentication required: send 'Authorization: token <hub token>'")
 
     def get_json_body(self):
+        """The request body as JSON. NaN and Infinity are not JSON (browsers cannot read
+        them back), so they are refused like any other malformed body."""
         if not self.request.body:
             raise web.HTTPError(400, "request body must be a JSON object")
         try:
-            return json.loads(self.request.body)
-        except ValueError:
-            raise web.HTTPError(400, "request body is not valid JSON") from None
+            return json.loads(self.request.body, parse_constant=_refuse_constant)
+        except ValueError as e:
+            raise web.HTTPError(400, f"request body is not valid JSON: {str(e)[:200]}") from None
+
+    def json_object(self) -> dict:
+        body = self.get_json_body()
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "request body must be a JSON object")
+        return body
+
+    def query(self, name: str, default: str | None = None) -> str:
+        """A query argument exactly as sent. Tornado's get_argument strips it and turns
+        control characters into spaces, so a refused key could name another object."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            if default is None:
+                raise web.MissingArgumentError(name)
+            return default
+        return self.decode_argument(values[-1], name)
+
+    def whole_number(self, name: str, default: int, low: int, high: int) -> int:
+        """An integer query argument within [low, high], else a 400 saying so."""
+        text = self.query(name, str(default))
+        if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+            raise web.HTTPError(400, f"{name}: must be a whole number from {low} to {high}")
+        return int(text)
+
+    def page_args(self) -> tuple[int, int]:
+        """`offset` and `limit` of a paginated list, as the hub's API takes them."""
+        return (self.whole_number("offset", 0, 0, MAX_OFFSET),
+                self.whole_number("limit", DEFAULT_PAGE, 1, MAX_PAGE))
+
+    def write_page(self, items: list, offset: int, limit: int, total: int) -> None:
+        """One page in the hub's own paginated form: items, and `_pagination` with the
+        total and a `next` link (None on the last page)."""
+        following = None
+        if offset + limit < total:
+            query = {k: v[-1] for k, v in self.request.query_arguments.items()}
+            query.update(offset=offset + limit, limit=limit)
+            following = {"offset": offset + limit, "limit": limit,
+                         "url": f"{self.request.path}?{urlencode(query)}"}
+        self.write_json({"items": items, "_pagination": {"offset": offset, "limit": limit,
+                                                         "total": total, "next": following}})
 
     def write_json(self, data, status: int = 200):
         self.set_status(status)
@@ -106,6 +168,16 @@ class APIHandler(BaseHandler):
         self.finish(json.dumps({"status": status_code, "message": message}))
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def allowed_methods(cls) -> list[str]:
+    """The HTTP methods a handler class implements."""
+    return [m for m in cls.SUPPORTED_METHODS
+            if getattr(cls, m.lower()) is not getattr(web.RequestHandler, m.lower())]
+
+
 class NoSuchEndpointHandler(APIHandler):
     """Unknown paths under /api/v1 answer in JSON like the rest of the API (and before any login)."""
 
@@ -114,7 +186,7 @@ class NoSuchEndpointHandler(APIHandler):
 
 
 def team_scope(scope: str):
-    """Require `scope` on the team named by the first URL argument.
+    """Require `scope` (READ, ADMIN or OPERATOR) on the team named by the first URL argument.
 
     Callers who cannot even read the team get 404, so a team's existence does not leak.
     """
@@ -123,11 +195,17 @@ def team_scope(scope: str):
         @functools.wraps(method)
         async def wrapper(self, team, *args, **kwargs):
             self.team = await self.get_team(team)
-            if not self.caller.can(scope, team, self.team.members):
-                raise web.HTTPError(403, f"{scope} on team {team!r} is required")
+            require(self.caller, scope, self.team)
             return await method(self, team, *args, **kwargs)
 
         wrapper.required_scope = scope
         return wrapper
 
     return decorator
+
+
+def require(caller, scope: str, team: Team, what: str = "") -> None:
+    """403 unless `caller` holds `scope` on `team`, saying who may."""
+    if not caller.can(scope, team.name, team.members):
+        who = "an operator" if scope == OPERATOR else f"{scope} on team {team.name!r}"
+        raise web.HTTPError(403, f"{what or 'this'} requires {who}")

@@ -48,30 +48,11 @@ class DatasetsAPIHandler(APIHandler):
         except (urllib3.exceptions.HTTPError, OSError):
             raise web.HTTPError(503, "the storage server is unreachable; try again later") from None
 
-    def query(self, name: str, default: str | None = None) -> str:
-        """A query argument exactly as sent. Tornado's get_argument strips it and turns
-        control characters into spaces, so a refused key could name another object."""
-        values = self.request.query_arguments.get(name)
-        if not values:
-            if default is None:
-                raise web.MissingArgumentError(name)
-            return default
-        return self.decode_argument(values[-1], name)
-
-    def body(self) -> dict:
-        body = self.get_json_body()
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "request body must be a JSON object")
-        return body
-
 
 class DatasetsHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def get(self, team):
-        try:
-            limit = int(self.query("limit", str(MAX_PAGE)))
-        except ValueError:
-            raise web.HTTPError(400, "limit: must be a whole number") from None
+        limit = self.whole_number("limit", MAX_PAGE, 1, MAX_PAGE)
         page = await self.call(self.datasets.page, self.place, self.query("prefix", ""),
                                self.query("start_after", ""), limit)
         self.write_json(page)
@@ -89,13 +70,13 @@ class DatasetsHandler(DatasetsAPIHandler):
 class FoldersHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team):
-        self.write_json(await self.call(self.datasets.new_folder, self.place, self.body().get("key")), 201)
+        self.write_json(await self.call(self.datasets.new_folder, self.place, self.json_object().get("key")), 201)
 
 
 class UploadsHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team):
-        body = self.body()
+        body = self.json_object()
         upload = await self.call(self.uploads.start, self.place, self.team.quota.get("storage"),
                                  body.get("key"), body.get("size"))
         self.write_json(upload, 201)
@@ -110,7 +91,7 @@ class UploadHandler(DatasetsAPIHandler):
 class UploadCompleteHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team, upload_id):
-        parts = self.body().get("parts") if self.request.body else None
+        parts = self.json_object().get("parts") if self.request.body else None
         self.write_json(await self.call(self.uploads.complete, self.place, upload_id, parts))
 
 
@@ -124,7 +105,7 @@ class DownloadHandler(DatasetsAPIHandler):
 class SharesHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team):
-        body = self.body()
+        body = self.json_object()
         share = await self.call(self.datasets.share, self.place, body.get("key"), body.get("expires_in"))
         self.write_json(share, 201)
 
@@ -138,12 +119,9 @@ class UsageHandler(DatasetsAPIHandler):
 class AuditHandler(DatasetsAPIHandler):
     @team_scope(ADMIN)
     async def get(self, team):
-        try:
-            limit = min(max(int(self.query("limit", "100")), 1), 1000)
-        except ValueError:
-            raise web.HTTPError(400, "limit: must be a whole number") from None
-        events = await asyncio.to_thread(self.settings["audit"].events, team, limit)
-        self.write_json({"items": events})
+        offset, limit = self.page_args()
+        events, total = await asyncio.to_thread(self.settings["audit"].page, team, offset, limit)
+        self.write_page(events, offset, limit, total)
 
 
 def usage_json(cache, team) -> dict:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 from tornado import web
 
-OPENAPI = json.loads(resources.files("portal").joinpath("openapi.json").read_text())
+from ..openapi import document
 
 
 class HealthHandler(web.RequestHandler):
     def get(self):
+        """200 once ready, 503 while starting, 500 with the cause when the start failed."""
+        if self.settings.get("startup_error"):
+            self.set_status(500)
+            self.finish({"status": "failed", "error": self.settings["startup_error"]})
+            return
         ready = self.settings["ready"].is_set()
         self.set_status(200 if ready else 503)
         self.finish({"status": "ok" if ready else "starting"})
@@ -19,9 +23,8 @@ class HealthHandler(web.RequestHandler):
 
 class OpenAPIHandler(web.RequestHandler):
     def get(self):
-        spec = dict(OPENAPI, servers=[{"url": self.settings["prefix"] + "api/v1"}])
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(spec))
+        self.finish(json.dumps(document(self.settings["prefix"] + "api/v1")))
 
 
 default_handlers = [

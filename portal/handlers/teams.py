@@ -1,21 +1,20 @@
-"""Teams API: list, read, update settings, manage members."""
+"""Teams API: list, read, rename or set limits, manage members."""
 
 from __future__ import annotations
 
-import re
-
 from tornado import web
 
+from ..names import is_user_name
 from ..rbac import ADMIN, READ
-from ..teams import Team, TeamError, apply_patch, validate_patch
-from .base import APIHandler, team_scope
-
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,254}$")
+from ..teams import PATCH_RULES, Team, TeamError, apply_patch, validate_patch
+from .base import APIHandler, require, team_scope
 
 
 class TeamsHandler(APIHandler):
     async def get(self):
-        self.write_json({"items": [t.as_json() for t in await self.readable_teams()]})
+        offset, limit = self.page_args()
+        teams = sorted(await self.readable_teams(), key=lambda t: t.name)
+        self.write_page([t.as_json() for t in teams[offset:offset + limit]], offset, limit, len(teams))
 
 
 class TeamHandler(APIHandler):
@@ -26,9 +25,11 @@ class TeamHandler(APIHandler):
     @team_scope(ADMIN)
     async def patch(self, team):
         try:
-            changes = validate_patch(self.get_json_body())
+            changes = validate_patch(self.get_json_body(), self.portal_config.profiles)
         except TeamError as e:
             raise web.HTTPError(400, str(e)) from None
+        for field in changes:
+            require(self.caller, PATCH_RULES[field], self.team, f"changing {field}")
         properties = apply_patch(self.team.properties, changes)
         await self.hub.set_group_properties(team, properties)
         self.team.properties = properties
@@ -40,8 +41,8 @@ class MemberHandler(APIHandler):
         if self.settings["membership_source"] != "portal":
             raise web.HTTPError(409, f"membership of team {self.team.name!r} is managed in "
                                 f"{self.settings['membership_source']}: change it there")
-        if not USERNAME.match(user):
-            raise web.HTTPError(400, f"user: {user!r} is not a valid user name")
+        if not is_user_name(user):
+            raise web.HTTPError(400, f"user: {user[:100]!r} is not a valid user name")
 
     @team_scope(ADMIN)
     async def put(self, team, user):

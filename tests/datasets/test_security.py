@@ -157,6 +157,6 @@ def test_urls_are_signed_with_team_keys_not_admin_keys(ds):
     assert bob.delete(f"{bob.base}/uploads/{up['id']}").status_code == 200
 
 
-def test_no_token_is_403_json(ds):
-    r = requests.get(f"{ds.portal.url}services/portal/api/v1/teams/team-a/datasets")
-    assert r.status_code == 403 and r.json()["status"] == 403
+def test_no_token_is_401_json(ds):
+    r = requests.get(f"{ds.portal.url}services/portal/api/v1/teams/team-a/datasets", timeout=10)
+    assert r.status_code == 401 and r.json()["status"] == 401

@@ -71,7 +71,7 @@ def test_all_errors_reported_at_once(tmp_path):
     data = yaml.safe_load(yaml.safe_dump(GOOD))
     data["teams"] += [{"name": "team-a"}, {"name": "x", "profiles": ["nope"], "quota": {"cpu": -1}}]
     r = check(tmp_path, yaml.safe_dump(data))
-    assert "3 problem(s)" in r.stderr, r.stderr
+    assert "4 problem(s)" in r.stderr, r.stderr  # 'x' is too short a name, a duplicate, 'nope', cpu
 
 
 def test_invalid_yaml_and_missing_file(tmp_path):
@@ -91,5 +91,35 @@ def test_quantities():
 
 
 def test_admins_are_members():
-    cfg = config.validate({"teams": [{"name": "a", "admins": ["x"], "members": ["y"]}]})
-    assert cfg.teams["a"].members == ("y", "x")
+    cfg = config.validate({"teams": [{"name": "abc", "admins": ["x"], "members": ["y"]}]})
+    assert cfg.teams["abc"].members == ("y", "x")
+
+
+@pytest.mark.parametrize("name", ["ta", "x" * 64, "xn--team", "team-s3alias", "Team-A", "team_a", "-team"])
+def test_team_names_follow_the_bucket_rules(name):
+    """A name the schema accepts must be a valid bucket: `ta` once passed, then the service died."""
+    with pytest.raises(config.ConfigError) as e:
+        config.validate({"teams": [{"name": name}]})
+    assert e.value.problems == [f"teams[0].name: {name!r} is not a valid team name: 3-63 lowercase letters, "
+                                "digits and '-', starting and ending with a letter or digit (it names an S3 "
+                                "bucket and a Kubernetes namespace; no 'xn--' prefix, no '-s3alias' suffix)"]
+
+
+def test_defaults_come_from_the_schema():
+    """Every default the config uses is the schema's own `default`."""
+    cfg = config.validate({"profiles": {"plain": {"image": "x"}}, "teams": [{"name": "abc"}]})
+    defaults = config.SCHEMA["$defs"]["profile"]["properties"]
+    plain = cfg.profiles["plain"]
+    assert (plain.mode, plain.cpu, plain.gpus, plain.app) == tuple(
+        defaults[k]["default"] for k in ("mode", "cpu", "gpus", "app"))
+    assert plain.memory == config.parse_quantity(defaults["memory"]["default"])
+    hub = config.SCHEMA["properties"]["hub"]["properties"]
+    assert (cfg.hub_port, cfg.admin_users) == (hub["port"]["default"], tuple(hub["admin_users"]["default"]))
+    assert cfg.teams["abc"].delete_policy == config.SCHEMA["$defs"]["team"]["properties"]["delete_policy"]["default"]
+
+
+@pytest.mark.parametrize("quota,problem", [({"storage": "9000P"}, "outside 0 to"), ({"gpus": 5000}, "maximum")])
+def test_limits_are_bounded(quota, problem):
+    with pytest.raises(config.ConfigError) as e:
+        config.validate({"teams": [{"name": "abc", "quota": quota}]})
+    assert problem in e.value.problems[0]

@@ -36,6 +36,34 @@ def test_key_removed_from_config_is_dropped_unless_edited():
     assert merged["quota"] == {"cpu": 8}
 
 
+def test_a_stored_bucket_is_dropped_never_used():
+    """Older versions kept `bucket` in properties, where a hub API write could point it at
+    another team's bucket; the bucket is derived from the name now."""
+    desired = {"display_name": "A", "quota": {}}
+    merged = merge_seed({"bucket": "team-b", "seeded": {**desired, "bucket": "team-a"}}, desired)
+    assert "bucket" not in merged and "bucket" not in merged["seeded"]
+
+
+def test_hub_groups_that_cannot_be_teams_are_skipped(portal, api, token):
+    """A group made on the hub's admin page with a name no bucket can have is not a team:
+    it is skipped (with one warning), and the portal keeps working."""
+    hub = f"{portal.url}hub/api"
+    admin = {"Authorization": f"token {token('admin')}"}
+    for name in ("ab", "Bad_Group"):
+        assert requests.post(f"{hub}/groups/{name}", headers=admin, timeout=10).status_code == 201
+    try:
+        r = api("admin").get(f"{api('admin').base}/teams", timeout=10)
+        assert r.status_code == 200
+        names = [t["name"] for t in r.json()["items"]]
+        assert "team-a" in names and "ab" not in names and "Bad_Group" not in names
+        assert requests.get(f"{portal.url}services/portal/health", timeout=10).json() == {"status": "ok"}
+        log = (portal.data.root / "logs" / "jupyterhub.log").read_text()
+        assert "hub group 'ab' is not a portal team" in log
+    finally:
+        for name in ("ab", "Bad_Group"):
+            requests.delete(f"{hub}/groups/{name}", headers=admin, timeout=10)
+
+
 def test_restart_keeps_users_teams_and_edits_and_applies_config(portal_factory, tmp_path):
     config = copy.deepcopy(TEST_CONFIG)
     data_dir = tmp_path / "keep"

@@ -40,15 +40,37 @@ def test_unknown_team_is_the_same_404(api):
     assert r.status_code == 404 and r.json()["message"] == "no team 'no-such-team'"
 
 
-def test_team_admin_patches_quota_and_name(api):
+def test_team_admin_renames_the_team(api):
     alice = api("alice")
-    r = alice.patch(f"{alice.base}/teams/team-a",
-                    json={"display_name": "Team A (imaging)", "quota": {"gpus": 3, "storage": "20Gi"}})
+    r = alice.patch(f"{alice.base}/teams/team-a", json={"display_name": "Team A (imaging)"})
+    assert r.status_code == 200, r.text
+    assert api("bob").get(f"{alice.base}/teams/team-a").json()["display_name"] == "Team A (imaging)"
+    alice.patch(f"{alice.base}/teams/team-a", json={"display_name": "Team A"})
+
+
+@pytest.mark.parametrize("body", [
+    {"quota": {"gpus": 3}}, {"quota": {"storage": "1Pi"}}, {"profiles": ["cpu", "gpu", "prod", "tiny"]},
+    {"delete_policy": "members"}, {"display_name": "Team A", "quota": {"cpu": 64}},
+])
+def test_team_admin_cannot_change_the_limits(api, body):
+    alice = api("alice")
+    before = alice.get(f"{alice.base}/teams/team-a").json()
+    r = alice.patch(f"{alice.base}/teams/team-a", json=body)
+    assert r.status_code == 403, r.text
+    assert "requires an operator" in r.json()["message"]
+    assert alice.get(f"{alice.base}/teams/team-a").json() == before
+
+
+def test_operator_sets_limits(api):
+    admin = api("admin")
+    r = admin.patch(f"{admin.base}/teams/team-a", json={"quota": {"gpus": 3, "storage": "20Gi"},
+                                                        "profiles": ["cpu", "gpu"]})
     assert r.status_code == 200, r.text
     assert r.json()["quota"] == {"gpus": 3, "cpu": 8, "memory": 32 * 2**30, "storage": 20 * 2**30}
-    seen_by_bob = api("bob").get(f"{alice.base}/teams/team-a").json()
-    assert seen_by_bob["display_name"] == "Team A (imaging)" and seen_by_bob["quota"]["gpus"] == 3
-    alice.patch(f"{alice.base}/teams/team-a", json={"display_name": "Team A", "quota": {"gpus": 2}})
+    seen_by_bob = api("bob").get(f"{admin.base}/teams/team-a").json()
+    assert seen_by_bob["quota"]["gpus"] == 3 and seen_by_bob["profiles"] == ["cpu", "gpu"]
+    admin.patch(f"{admin.base}/teams/team-a", json={"quota": {"gpus": 2, "storage": "10Gi"},
+                                                   "profiles": ["cpu", "gpu", "prod"]})
 
 
 def test_plain_member_cannot_patch(api):
@@ -71,15 +93,31 @@ def test_team_admin_of_a_cannot_patch_b(api):
     ({"display_name": ""}, "display_name"),
     ({"display_name": "x" * 201}, "display_name"),
     ({"name": "team-b"}, "unknown field"),
+    ({"quota": {"gpus": 1.5}}, "quota.gpus"),
+    ({"quota": {"gpus": 10**6}}, "quota.gpus"),
+    ({"quota": {"cpu": 1e300}}, "quota.cpu"),
+    ({"quota": {"storage": 2**60}}, "quota.storage"),
+    ({"quota": {"storage": "99999P"}}, "quota.storage"),
+    ({"profiles": ["no-such-profile"]}, "profiles"),
+    ({"delete_policy": "everyone"}, "delete_policy"),
     ({}, "body"),
     ([1, 2], "body"),
 ])
 def test_invalid_patch_is_400_naming_the_field(api, body, field):
-    alice = api("alice")
+    alice = api("admin")
     r = alice.patch(f"{alice.base}/teams/team-a", json=body)
     assert r.status_code == 400, r.text
     assert field in r.json()["message"]
     assert alice.get(f"{alice.base}/teams/team-a").json()["display_name"] == "Team A"
+
+
+@pytest.mark.parametrize("text", ['{"quota": {"cpu": NaN}}', '{"quota": {"cpu": Infinity}}',
+                                  '{"quota": {"gpus": -Infinity}}'])
+def test_nan_and_infinity_are_not_json(api, text):
+    admin = api("admin")
+    r = admin.patch(f"{admin.base}/teams/team-a", data=text, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not allowed" in r.json()["message"], r.text
+    assert admin.get(f"{admin.base}/teams/team-a").json()["quota"]["cpu"] == 8
 
 
 def test_non_json_body_is_400(api):
@@ -123,19 +161,46 @@ def test_plain_member_cannot_change_members(api):
     assert bob.delete(f"{bob.base}/teams/team-a/members/alice").status_code == 403
 
 
-def test_no_token_no_access(portal):
+def test_no_token_or_a_bad_one_is_401_with_a_challenge(portal):
     base = f"{portal.url}services/portal/api/v1"
-    assert requests.get(f"{base}/teams").status_code == 403
-    bad = requests.get(f"{base}/teams", headers={"Authorization": "token not-a-token"})
-    assert bad.status_code == 403 and "message" in bad.json()
+    for headers in ({}, {"Authorization": "token not-a-token"}):
+        r = requests.get(f"{base}/teams", headers=headers, timeout=10)
+        assert r.status_code == 401 and r.json()["status"] == 401 and r.json()["message"]
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_cookie_requests_need_xsrf(portal, token):
     """A forged cross-site PATCH carrying only cookies is not authenticated."""
     s = requests.Session()
     r = s.patch(f"{portal.url}services/portal/api/v1/teams/team-a", json={"display_name": "x"},
-                cookies={"jupyterhub-services": "forged"})
-    assert r.status_code == 403
+                cookies={"jupyterhub-services": "forged"}, timeout=10)
+    assert r.status_code == 401
+
+
+def test_405_names_the_allowed_methods(api):
+    bob = api("bob")
+    r = bob.post(f"{bob.base}/teams/team-a", json={}, timeout=10)
+    assert r.status_code == 405 and r.json()["status"] == 405
+    assert r.headers["Allow"] == "GET, PATCH"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=-1", "limit=x", "offset=-1", "offset=1e3"])
+def test_list_bounds_are_400(api, query):
+    admin = api("admin")
+    for path in ("/teams", "/teams/team-a/audit"):
+        r = admin.get(f"{admin.base}{path}?{query}", timeout=10)
+        assert r.status_code == 400, (path, r.text)
+        assert query.split("=")[0] in r.json()["message"]
+
+
+def test_teams_are_paginated_with_next_links(api):
+    admin = api("admin")
+    first = admin.get(f"{admin.base}/teams?limit=1", timeout=10).json()
+    assert len(first["items"]) == 1 and first["_pagination"]["total"] >= 2
+    following = first["_pagination"]["next"]
+    assert following["offset"] == 1
+    second = admin.get(f"{admin.base.split('/services/')[0]}{following['url']}", timeout=10).json()
+    assert second["items"][0]["name"] > first["items"][0]["name"]
 
 
 def test_health_and_openapi_describe_every_route(portal):

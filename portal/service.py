@@ -26,7 +26,7 @@ from .datasets import Datasets
 from .db import Database, DatabaseUnavailable
 from .hub import HubError
 from .storage import StorageAdminError, store_from_config
-from .storage.team_access import TeamAccess
+from .storage.team_access import REFUSED, TeamAccess
 from .teams import Team, portal_groups, seed_teams
 from .uploads import Uploads
 from .usage import UsageCache
@@ -71,7 +71,14 @@ async def keep_usage(app, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-TRANSIENT = (HubError, OSError, StorageAdminError, S3Error, urllib3.exceptions.HTTPError)
+def transient(error: Exception) -> bool:
+    """Whether a start-up error may pass by itself (a server still starting), rather than
+    need an operator (wrong keys, a refused call): those stop the start at once."""
+    if isinstance(error, HubError):
+        return error.status >= 500 or error.status == 599
+    if isinstance(error, S3Error):
+        return error.code not in REFUSED
+    return isinstance(error, OSError | StorageAdminError | urllib3.exceptions.HTTPError)
 
 
 async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> None:
@@ -88,7 +95,9 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
                 await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
                 await ensure_team_storage(hub, app.settings["store"])
                 break
-            except TRANSIENT as e:
+            except Exception as e:
+                if not transient(e):
+                    raise
                 last = e
                 if attempt % 10 == 0:
                     log.info("waiting for the hub API and storage to seed teams: %s", e)

@@ -2,7 +2,8 @@
 
 `container_spec` is the whole container, built from a resolved profile: a pure function,
 tested by comparing dicts. ContainerTeamSpawner holds only what DockerSpawner does not do:
-GPUs within team quotas, the user's uid and /src, and removing containers that died.
+GPUs, CPUs and memory within team quotas (the containers' labels are the ledger's record),
+the user's uid and /src, and removing containers that died.
 
 Networking: servers are on the engine's bridge network with their port published on the
 host's 127.0.0.1 only, and reach the hub at the host's bridge address. Services that
@@ -22,12 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 from docker.errors import APIError
 from dockerspawner import DockerSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Any, Bool, Int, List, Tuple, Unicode, default
+from traitlets import Any, Bool, Int, List, Unicode, default
 
 from .engine import HOST_ALIASES
-from .gpus import GpuLedger, GpuRefused, Holding, gpu_quota
 from .homes import Home, ensure_home
 from .profiles import ResolvedProfile
+from .quotas import Holding, Ledger, server_key
 from .team import TeamSpawnerMixin, refuse
 
 LABEL_PREFIX = "org.aiportal."
@@ -70,6 +71,7 @@ def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: st
     a HOME outside /src (Podman would otherwise make the working directory HOME and fill
     the user's source folder with dotfiles). `gpu_ids` are always named in
     NVIDIA_VISIBLE_DEVICES ("void": none) and attached as devices with `attach_gpus`.
+    The labels record what the server holds against its team's quota (see `holdings`).
     """
     dev = profile.mode == "dev"
     gpus = ",".join(gpu_ids)
@@ -93,20 +95,26 @@ def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: st
         "environment": {**env, "HOME": "/tmp", "NVIDIA_VISIBLE_DEVICES": gpus or "void",
                         "CPU_LIMIT": str(profile.cpu), "MEM_LIMIT": str(profile.memory)},
         "labels": {label("portal"): portal, label("team"): profile.team, label("user"): user,
-                   label("server"): server, label("profile"): profile.profile, label("gpus"): gpus},
+                   label("server"): server, label("profile"): profile.profile, label("gpus"): gpus,
+                   label("cpu"): str(profile.cpu), label("memory"): str(profile.memory)},
         "ports": [SERVER_PORT],
         "host_config": host_config,
     }
 
 
 def holdings(containers: list[dict]) -> dict[str, Holding]:
-    """GPU holdings by container name, from the labels of a container listing."""
+    """What each server holds, by server key, from the labels of a container listing.
+
+    A container from before the cpu and memory labels holds none of either.
+    """
     held = {}
     for c in containers:
         labels = c.get("Labels") or {}
-        if labels.get(label("gpus")):
-            held[c["Names"][0].lstrip("/")] = Holding(labels.get(label("team"), ""),
-                                                      tuple(labels[label("gpus")].split(",")))
+        if label("team") in labels:
+            key = server_key(labels.get(label("user"), ""), labels.get(label("server"), ""))
+            gpus = tuple(filter(None, labels.get(label("gpus"), "").split(",")))
+            held[key] = Holding(labels[label("team")], gpus, float(labels.get(label("cpu")) or 0),
+                                int(labels.get(label("memory")) or 0))
     return held
 
 
@@ -120,13 +128,11 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
     gpus = List(Unicode(), config=True, help="GPU ids of this machine (portal.yaml `gpus` or nvidia-smi).")
     attach_gpus = Bool(False, config=True, help="Attach GPUs as devices; without, only "
                        "NVIDIA_VISIBLE_DEVICES names them (hosts without NVIDIA's CDI spec).")
-    gpu_ids = Tuple(help="GPU ids of the current spawn.")
     home = Any(None, allow_none=True, help="The user's Home on the host, for the current spawn.")
     concurrent_starts = Int(config=True, help="Servers starting at once; others wait their turn, so a "
                             "rush of users cannot starve the hub and the running servers of CPU. "
                             "Default: the machine's CPU count less one (at least 1).")
 
-    _ledger: GpuLedger | None = None
     _starting: asyncio.Semaphore | None = None
 
     @default("concurrent_starts")
@@ -141,13 +147,8 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
     def _prefix_default(self):
         return f"aiportal-{self.portal_id}"
 
-    @property
-    def ledger(self) -> GpuLedger:
-        """One ledger per hub process, like DockerSpawner's client."""
-        cls = type(self)
-        if cls._ledger is None:
-            cls._ledger = GpuLedger(self.gpus)
-        return cls._ledger
+    def new_ledger(self) -> Ledger:
+        return Ledger(self.gpus)
 
     @property
     def starting(self) -> asyncio.Semaphore:
@@ -160,39 +161,22 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
         containers = await self.docker("containers", filters={"label": f"{label('portal')}={self.portal_id}"})
         return holdings(containers)
 
-    async def team_notes(self, teams):
-        with_gpus = {team: props for team, props in teams.items()
-                     if any(self.profiles.get(p, {}).get("gpus") for p in props.get("profiles") or ())}
-        if not self.gpus or not with_gpus:
-            return {}
-        running = await self.running_holdings()
-        return {team: self.ledger.describe(team, gpu_quota(props), running) for team, props in with_gpus.items()}
-
     async def start(self):
-        profile, key = self.profile, self.object_name
-        self.image, self.gpu_ids = profile.image, ()
+        profile = self.profile
+        self.image = profile.image
         try:
             self.home = ensure_home(Path(self.homes), self.user.name)
         except ValueError as e:
             raise refuse(str(e)) from None
-        if profile.gpus:
-            async with self.ledger.lock:
-                running = await self.running_holdings()
-                quota = gpu_quota(self.user_teams().get(profile.team, {}))
-                try:
-                    self.gpu_ids = self.ledger.reserve(key, profile.team, profile.gpus, quota, running)
-                except GpuRefused as e:
-                    raise refuse(str(e)) from None
-        try:
-            async with self.starting:
-                ip, port = await super().start()
-                await self._answering(ip, port)
-            return ip, port
-        except APIError as e:
-            raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",
-                         500) from None
-        finally:
-            await self.ledger.settle(key)
+        async with self.reserved():  # not delayed by `starting`: refusals come at once
+            try:
+                async with self.starting:
+                    ip, port = await super().start()
+                    await self._answering(ip, port)
+                return ip, port
+            except APIError as e:
+                raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",
+                             500) from None
 
     async def _answering(self, ip: str, port: int) -> None:
         """Return once the server answers, polling every 0.1 s.
@@ -219,7 +203,7 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
             self.profile, name=self.object_name, portal=self.portal_id, user=self.user.name,
             server=self.name, command=await self.get_command(),
             env=via_host(self.get_env(), HOST_ALIASES[self.engine]), home=self.home,
-            gpu_ids=self.gpu_ids, engine=self.engine, attach_gpus=self.attach_gpus)
+            gpu_ids=self.holding.gpus, engine=self.engine, attach_gpus=self.attach_gpus)
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)
 

@@ -2,8 +2,9 @@
 
 Both engines speak the Docker API on a socket (Podman through `podman system service`),
 so one spawner serves both; they differ only in how GPUs are requested and in the name
-containers use for the host. Where no engine exists the portal falls back to local
-processes and says why.
+containers use for the host. Local processes are never a silent fallback: they run only
+when portal.yaml asks for them, and never as root; without an engine the start fails
+and says how to fix it.
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ def resolve(backend: str = "auto", socket: str | None = None, service_log: Path 
     False a started service may not answer yet: call its wait_ready().
     """
     if backend == "local":
+        if os.geteuid() == 0:
+            raise EngineError("spawner.backend is local, which runs servers as the portal's own user, and "
+                              "that is root: run aiportal as an unprivileged user, or use containers "
+                              "(spawner.backend: auto with podman installed)")
         return Engine("local", None, "spawner.backend is local in portal.yaml"), None
     candidates = [socket] if socket else {"podman": [podman_socket()], "docker": [DOCKER_SOCKET],
                                           "auto": [podman_socket(), DOCKER_SOCKET]}[backend]
@@ -161,10 +166,11 @@ def resolve(backend: str = "auto", socket: str | None = None, service_log: Path 
         if wait:
             service.wait_ready()
         return Engine("podman", service.socket, f"podman system service started at {service.socket}"), service
+    where = ", ".join(candidates)
     if backend != "auto":
         missing = "" if podman or backend == "docker" else " and podman is not installed"
-        raise EngineError(f"spawner.backend is {backend} but no engine answers at "
-                          f"{', '.join(candidates)}{missing}")
-    why = "podman's API service is not running" if podman else "podman is not installed"
-    return Engine("local", None, f"no container engine: nothing answers at {', '.join(candidates)} "
-                  f"and {why}"), None
+        raise EngineError(f"spawner.backend is {backend} but no engine answers at {where}{missing}")
+    fix = ("podman's API service is not running; start it (aiportal up does)" if podman else
+           "podman is not installed; install podman (make up does it as root)")
+    raise EngineError(f"no container engine: nothing answers at {where} and {fix} "
+                      "or set spawner.backend: local in portal.yaml")

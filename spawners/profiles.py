@@ -8,12 +8,14 @@ use exactly the same rules.
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass
+
+from portal.names import is_team_name
+
+from .quotas import human_bytes
 
 #: Where each app opens, relative to the server's URL. Apps as data; more come with apps.yaml.
 APP_URLS = {"jupyter": "/lab", "desktop": "/desktop/"}
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class ProfileError(ValueError):
@@ -54,7 +56,7 @@ def resolve(options, teams: dict[str, dict], profiles: dict[str, dict]) -> Resol
     team, profile = options.get("team"), options.get("profile")
     if team is None and len(choices) == 1:
         team = next(iter(choices))
-    if not isinstance(team, str) or not _NAME.match(team):
+    if not is_team_name(team):
         raise ProfileError("team: give the name of one of your teams"
                            + (f" ({', '.join(choices)})" if choices else ": you are in no team"))
     if team not in choices:
@@ -66,10 +68,8 @@ def resolve(options, teams: dict[str, dict], profiles: dict[str, dict]) -> Resol
         raise ProfileError(f"profile: {str(profile)[:64]!r} is not allowed for team {team!r} "
                            f"(allowed: {names})")
     p = profiles[profile]
-    return ResolvedProfile(team=team, profile=profile, display_name=p.get("display_name", profile),
-                           image=p["image"], mode=p.get("mode", "dev"), cpu=p.get("cpu", 1),
-                           memory=p.get("memory", 2 * 10**9), gpus=p.get("gpus", 0),
-                           app=p.get("app", "jupyter"))
+    return ResolvedProfile(team=team, profile=profile, display_name=p["display_name"], image=p["image"],
+                           mode=p["mode"], cpu=p["cpu"], memory=p["memory"], gpus=p["gpus"], app=p["app"])
 
 
 def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[str, str],
@@ -89,13 +89,12 @@ def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[
         for name in names:
             p = profiles[name]
             value = html.escape(f"{team}/{name}")
-            desc = html.escape(f"{p.get('cpu', 1)} CPU, {p.get('memory', 0) / 2**30:.0f} GiB, "
-                               f"{p.get('gpus', 0)} GPU, {p.get('mode', 'dev')} mode")
+            desc = html.escape(f"{p['cpu']} CPU, {human_bytes(p['memory'])}, {p['gpus']} GPU, {p['mode']} mode")
             parts.append(
                 f'<div class="form-check"><input class="form-check-input" type="radio" '
                 f'name="profile" id="p-{value}" value="{value}"{" checked" if first else ""}>'
                 f'<label class="form-check-label" for="p-{value}">'
-                f'{html.escape(p.get("display_name", name))} <small>({desc})</small></label></div>')
+                f'{html.escape(p["display_name"])} <small>({desc})</small></label></div>')
             first = False
         parts.append("</fieldset>")
     return "\n".join(parts)

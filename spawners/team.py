@@ -1,18 +1,21 @@
 """TeamSpawnerMixin: what every backend adds to its JupyterHub spawner.
 
-The form, validation of user_options, the resolved profile, and the team's S3 keys in
-the server's environment; backends read `self.profile` in start() and call get_env().
+The form, validation of user_options, the resolved profile, the team's quotas, and the
+team's S3 keys in the server's environment; backends read `self.profile` in start(), start
+the server inside `reserved()`, say what their running servers hold, and call get_env().
 """
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 from tornado import web
 from traitlets import Any, Callable, Dict, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .profiles import ProfileError, ResolvedProfile, options_form, options_from_form, resolve
+from .quotas import Holding, Ledger, QuotaRefused, limits, server_key
 
 
 def refuse(message: str, status: int = 400) -> web.HTTPError:
@@ -30,19 +33,69 @@ class TeamSpawnerMixin(LoggingConfigurable):
     profiles = Dict(config=True, help="Declared profiles by name (from portal.yaml).")
     notice = Unicode("", config=True, help="Shown above the spawn form, e.g. why servers are not containers.")
     profile = Any(None, allow_none=True, help="The ResolvedProfile of the current spawn.")
-    team_env = Callable(None, allow_none=True, config=True, help="""(team, bucket) → environment
+    holding = Any(None, allow_none=True, help="What the current server holds (a quotas.Holding), "
+                  "from its reservation on.")
+    team_env = Callable(None, allow_none=True, config=True, help="""(team, may_delete) → environment
         variables giving the team's servers its S3 bucket (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-        AWS_ENDPOINT_URL, S3_BUCKET). Blocking; called in a thread at every spawn, so servers
-        started after a key rotation get the new keys. None: no storage variables.""")
+        AWS_ENDPOINT_URL, S3_BUCKET), with keys that cannot delete objects unless may_delete.
+        Blocking; called in a thread at every spawn, so servers started after a key rotation get
+        the new keys. None: no storage variables.""")
     _team_env_values = Dict()
+    _ledger: Ledger | None = None
 
     def user_teams(self) -> dict[str, dict]:
         """The user's teams as hub groups: name → properties."""
         return {g.name: dict(g.properties or {}) for g in self.user.groups}
 
+    def new_ledger(self) -> Ledger:
+        """The hub process's ledger; a backend that gives out GPUs names them."""
+        return Ledger()
+
+    @property
+    def ledger(self) -> Ledger:
+        """One ledger per hub process, like DockerSpawner's client."""
+        cls = type(self)
+        if cls._ledger is None:
+            cls._ledger = self.new_ledger()
+        return cls._ledger
+
+    @property
+    def server_key(self) -> str:
+        return server_key(self.user.name, self.name)
+
+    async def running_holdings(self) -> dict[str, Holding]:
+        """What this backend's running servers hold, by server key: the ledger's record."""
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def reserved(self):
+        """Reserve what the profile needs within the team's quota (HTTP 400 if it cannot),
+        for the start of the server inside this block; quotas are read from the group
+        properties now, so a changed quota applies to the next spawn."""
+        profile, key = self.profile, self.server_key
+        team_limits = limits(self.user_teams().get(profile.team, {}))
+        async with self.ledger.lock:
+            running = await self.running_holdings()
+            try:
+                self.holding = self.ledger.reserve(key, profile, team_limits, running)
+            except QuotaRefused as e:
+                raise refuse(str(e)) from None
+        try:
+            yield self.holding
+        finally:
+            await self.ledger.settle(key)
+
     async def team_notes(self, teams: dict[str, dict]) -> dict[str, str]:
-        """Per-team remarks for the form; backends add GPU availability."""
-        return {}
+        """Per-team remarks for the form: what is free, where a limit or GPUs apply."""
+        gpu_profiles = {team: any(self.profiles.get(p, {}).get("gpus") for p in props.get("profiles") or ())
+                        for team, props in teams.items()}
+        shown = [team for team, props in teams.items()
+                 if limits(props) or (gpu_profiles[team] and self.ledger.inventory)]
+        if not shown:
+            return {}
+        running = await self.running_holdings()
+        return {team: self.ledger.describe(team, limits(teams[team]), running, gpu_profiles[team])
+                for team in shown}
 
     async def _options_form(self, spawner=None):
         teams = self.user_teams()
@@ -62,9 +115,10 @@ class TeamSpawnerMixin(LoggingConfigurable):
                       self.profile.team)
         if self.team_env:
             team = self.profile.team
+            props = teams[team]
+            may_delete = props.get("delete_policy") != "admins" or self.user.name in props.get("admins", [])
             try:
-                self._team_env_values = await asyncio.to_thread(
-                    self.team_env, team, teams[team].get("bucket") or team)
+                self._team_env_values = await asyncio.to_thread(self.team_env, team, may_delete)
             except Exception as e:
                 self.log.error("no storage keys for team %s: %s", team, e)
                 raise web.HTTPError(503, f"the storage of team {team!r} is unavailable; try again later") from None
@@ -92,4 +146,4 @@ class TeamSpawnerMixin(LoggingConfigurable):
 
     def clear_state(self):
         super().clear_state()
-        self.profile = None
+        self.profile = self.holding = None

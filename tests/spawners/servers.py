@@ -1,25 +1,70 @@
-"""Starting and stopping servers through the hub REST API, and looking at their containers
-through the engine's API, as an operator would with `podman ps`."""
+"""Starting and stopping servers through the hub REST API (also many at the same moment),
+changing a team's quota as an operator, and looking at the servers' containers through the
+engine's API, as an operator would with `podman ps`. Every HTTP call has a timeout."""
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import docker
 import requests
 
 from spawners.container import label
 
+HTTP_TIMEOUT = 30  # seconds; the hub answers a spawn request within its slow_spawn_timeout (10 s)
 
-def hub(portal, token, user) -> requests.Session:
-    s = requests.Session()
+
+class Session(requests.Session):
+    """A requests.Session whose every call has a timeout."""
+
+    def request(self, *args, timeout=HTTP_TIMEOUT, **kwargs):
+        return super().request(*args, timeout=timeout, **kwargs)
+
+
+def hub(portal, token, user) -> Session:
+    s = Session()
     s.headers["Authorization"] = f"token {token(user)}"
     s.base = f"{portal.url}hub/api"
     return s
 
 
+@contextmanager
+def team_quota(portal, token, team, **quota):
+    """The team's quota changed as by an operator, while the portal runs; restored after."""
+    s = hub(portal, token, "admin")
+    url = f"{s.base}/groups/{team}/properties"
+    before = s.get(f"{s.base}/groups/{team}").json()["properties"]
+    r = s.put(url, json={**before, "quota": {**(before.get("quota") or {}), **quota}})
+    assert r.ok, r.text
+    try:
+        yield
+    finally:
+        assert s.put(url, json=before).ok
+
+
 def start(s, user, server, team, profile) -> requests.Response:
     return s.post(f"{s.base}/users/{user}/servers/{server}", json={"team": team, "profile": profile})
+
+
+def start_at_once(portal, token, wanted, team, profile):
+    """Spawn requests for every (user, server) in `wanted`, all sent at the same moment;
+    → the (user, server) pairs that started and the refusals' messages."""
+    barrier = threading.Barrier(len(wanted))
+
+    def spawn(user, server):
+        s = hub(portal, token, user)
+        barrier.wait()
+        return user, server, start(s, user, server, team, profile)
+
+    with ThreadPoolExecutor(len(wanted)) as pool:
+        results = list(pool.map(lambda args: spawn(*args), wanted))
+    unexpected = [(r.status_code, r.text) for *_, r in results if r.status_code not in (201, 202, 400)]
+    assert unexpected == []
+    return ([(u, n) for u, n, r in results if r.status_code in (201, 202)],
+            [r.json()["message"] for *_, r in results if r.status_code == 400])
 
 
 def stop(s, user, server) -> None:

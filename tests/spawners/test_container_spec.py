@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from spawners.container import container_spec, holdings, label
-from spawners.gpus import Holding
 from spawners.homes import Home
 from spawners.profiles import ResolvedProfile
+from spawners.quotas import Holding
 
 DEV = ResolvedProfile(team="team-a", profile="gpu", display_name="GPU", image="img:1", mode="dev",
                       cpu=2, memory=4 * 2**30, gpus=2, app="jupyter")
@@ -30,7 +30,8 @@ def test_dev_server_mounts_src_runs_as_the_user_with_limits_and_labels():
         "environment": {**HUB_ENV, "HOME": "/tmp", "NVIDIA_VISIBLE_DEVICES": "1,3",
                         "CPU_LIMIT": "2", "MEM_LIMIT": str(4 * 2**30)},
         "labels": {"org.aiportal.portal": "x", "org.aiportal.team": "team-a", "org.aiportal.user": "bob",
-                   "org.aiportal.server": "work", "org.aiportal.profile": "gpu", "org.aiportal.gpus": "1,3"},
+                   "org.aiportal.server": "work", "org.aiportal.profile": "gpu", "org.aiportal.gpus": "1,3",
+                   "org.aiportal.cpu": "2", "org.aiportal.memory": str(4 * 2**30)},
         "ports": [8888],
         "host_config": {
             "network_mode": "bridge",
@@ -48,7 +49,7 @@ def test_prod_server_has_no_src_and_starts_in_code():
     assert s["working_dir"] == "/code" and s["host_config"]["binds"] == {}
     assert s["host_config"]["nano_cpus"] == 500_000_000
     assert s["environment"]["NVIDIA_VISIBLE_DEVICES"] == "void"  # no GPU, even from an image default
-    assert s["labels"]["org.aiportal.gpus"] == ""
+    assert (s["labels"]["org.aiportal.gpus"], s["labels"]["org.aiportal.cpu"]) == ("", "0.5")
 
 
 def test_gpus_attach_as_cdi_devices_on_podman_and_device_requests_on_docker():
@@ -66,10 +67,18 @@ def test_the_servers_environment_cannot_override_what_the_spawner_decides():
     assert s["environment"]["HOME"] == "/tmp" and s["environment"]["NVIDIA_VISIBLE_DEVICES"] == "1"
 
 
-def test_holdings_read_back_from_container_labels():
-    listing = [
-        {"Names": ["/aiportal-x-bob--a"], "Labels": {label("team"): "team-a", label("gpus"): "0,1"}},
-        {"Names": ["/aiportal-x-bob--b"], "Labels": {label("team"): "team-a", label("gpus"): ""}},
+def test_holdings_read_back_from_the_labels_container_spec_writes():
+    listing = [{"Names": ["/" + name], "Labels": spec(p, name=name, server=server, gpu_ids=gpus)["labels"]}
+               for name, server, p, gpus in [("aiportal-x-bob--a", "a", DEV, ("0", "1")),
+                                             ("aiportal-x-bob--b", "b", PROD, ())]]
+    listing += [
+        {"Names": ["/aiportal-x-bob--old"], "Labels": {label("team"): "team-a", label("user"): "bob",
+                                                       label("server"): "old", label("gpus"): "2"}},
         {"Names": ["/unrelated"], "Labels": None},
+        {"Names": ["/base-image-build"], "Labels": {"org.aiportal.image": "dev"}},
     ]
-    assert holdings(listing) == {"aiportal-x-bob--a": Holding("team-a", ("0", "1"))}
+    assert holdings(listing) == {
+        "bob/a": Holding("team-a", ("0", "1"), 2, 4 * 2**30),
+        "bob/b": Holding("team-a", (), 0.5, 4 * 2**30),
+        "bob/old": Holding("team-a", ("2",)),  # made before the cpu and memory labels
+    }

@@ -1,17 +1,27 @@
-"""Servers as Podman containers on the session portal: /src, prod mode, limits, GPUs, quotas."""
+"""Servers as Podman containers on the session portal: /src, prod mode, limits, GPUs, and the
+teams' GPU, CPU and memory quotas."""
 
 import json
 import os
 import subprocess
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from portal.storage import store_from_config
 from spawners.container import label
 from spawners.homes import UID_BASE
-from tests.spawners.servers import containers, hub, inspect, start, stop, wait_gone, wait_ready
+from tests.spawners.servers import (
+    containers,
+    hub,
+    inspect,
+    start,
+    start_at_once,
+    stop,
+    team_quota,
+    wait_gone,
+    wait_ready,
+)
 
-QUOTA_REFUSAL = "team team-a uses 2 of 2 GPUs: stop a server or ask a team admin"
+QUOTA_REFUSAL = "team team-a uses 2 of 2 GPUs and this profile needs 1: stop a server or ask an operator"
+GiB = 2**30
 
 
 def portal_secrets(root) -> set[str]:
@@ -74,19 +84,8 @@ def test_prod_server_runs_code_without_src(portal, token, stop_all):
 
 def test_gpu_quota_holds_under_concurrent_spawns(portal, token, stop_all):
     wanted = [(user, f"race{i}") for user in ("alice", "bob") for i in range(3)]
-    barrier = threading.Barrier(len(wanted))
-
-    def spawn(user, server):
-        s = hub(portal, token, user)
-        barrier.wait()
-        return user, server, start(s, user, server, "team-a", "gpu")
-
-    with ThreadPoolExecutor(len(wanted)) as pool:
-        results = list(pool.map(lambda args: spawn(*args), wanted))
-    started = [(u, n) for u, n, r in results if r.status_code in (201, 202)]
-    refused = [r for _, _, r in results if r.status_code == 400]
-    assert (len(started), len(refused)) == (2, 4), [(r.status_code, r.text) for *_, r in results]
-    assert {r.json()["message"] for r in refused} == {QUOTA_REFUSAL}
+    started, refused = start_at_once(portal, token, wanted, "team-a", "gpu")
+    assert (len(started), refused) == (2, [QUOTA_REFUSAL] * 4)
     gpus = []
     for user, server in started:
         wait_ready(hub(portal, token, user), user, server)
@@ -115,6 +114,32 @@ def test_gpus_return_when_a_server_stops_or_its_container_dies(portal, token, st
     wait_ready(bob, "bob", "g2")
     wait_gone(bob, "bob", "g1", timeout=30)  # the hub's next poll notices the death
     assert containers(portal, user="bob", server="g1") == []  # and removes the dead container
+
+
+def test_cpu_quota_holds_under_concurrent_spawns(portal, token, stop_all):
+    with team_quota(portal, token, "team-b", cpu=2):  # set while the portal runs: the next spawns obey it
+        started, refused = start_at_once(portal, token, [("carol", f"cpu{i}") for i in range(4)], "team-b", "cpu")
+    assert (len(started), refused) == (2, [
+        "team team-b uses 2 of 2 CPUs and this profile needs 1: stop a server or ask an operator"] * 2)
+    for user, server in started:
+        wait_ready(hub(portal, token, user), user, server)
+        c = inspect(portal, user, server)  # what the ledger counts is what the engine enforces
+        assert (c["Config"]["Labels"][label("cpu")], c["HostConfig"]["NanoCpus"]) == ("1", 10**9)
+
+
+def test_memory_quota_holds_and_a_raised_quota_applies_to_the_next_spawn(portal, token, stop_all):
+    carol = hub(portal, token, "carol")
+    with team_quota(portal, token, "team-b", memory=3 * GiB // 2):
+        assert start(carol, "carol", "m1", "team-b", "cpu").status_code in (201, 202)
+        r = start(carol, "carol", "m2", "team-b", "cpu")
+        assert (r.status_code, r.json()["message"]) == (400, (
+            "team team-b uses 1 GiB of 1.5 GiB memory and this profile needs 1 GiB: stop a server or ask an operator"))
+        with team_quota(portal, token, "team-b", memory=2 * GiB):
+            assert start(carol, "carol", "m2", "team-b", "cpu").status_code in (201, 202)
+    for server in ("m1", "m2"):
+        wait_ready(carol, "carol", server)
+        c = inspect(portal, "carol", server)
+        assert (c["Config"]["Labels"][label("memory")], c["HostConfig"]["Memory"]) == (str(GiB), GiB)
 
 
 def test_member_of_another_team_cannot_use_its_gpus(portal, token, stop_all):

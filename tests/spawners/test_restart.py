@@ -3,12 +3,10 @@ proxy, and their GPUs are counted once (neither forgotten nor doubled)."""
 
 import subprocess
 
-import requests
-
 from portal.tokens import new_token
 from spawners.engine import probe
 from tests.conftest import TEST_CONFIG
-from tests.spawners.servers import containers, inspect, start, stop, wait_ready
+from tests.spawners.servers import Session, containers, inspect, start, stop, wait_ready
 from tests.spawners.test_containers import QUOTA_REFUSAL
 
 
@@ -19,8 +17,8 @@ def running(container_id: str) -> bool:
     return out.stdout.strip() == "true"
 
 
-def session(p, user) -> requests.Session:
-    s = requests.Session()
+def session(p, user) -> Session:
+    s = Session()
     s.headers["Authorization"] = f"token {new_token(p.data.root, user, str(p.config_path))}"
     s.base = f"{p.url}hub/api"
     return s

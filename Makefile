@@ -17,7 +17,7 @@ UP_ARGS := --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--
 up: setup
 	@if [ "$$(id -u)" = 0 ]; then scripts/podman-setup.sh && scripts/build-images.sh; \
 	elif command -v podman >/dev/null; then scripts/build-images.sh; \
-	else echo "make up: podman is not installed (run as root once): servers will be local processes"; fi
+	else echo "make up: podman is not installed (run as root once): run make up as root once, or set spawner.backend: local (unprivileged, no isolation)"; fi
 	$(VENV)/bin/aiportal up $(UP_ARGS)
 
 test: setup deps minio images lint

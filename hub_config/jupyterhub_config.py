@@ -35,7 +35,7 @@ c.ConfigurableHTTPProxy.auth_token = data.secret("proxy-token")
 c.ConfigurableHTTPProxy.command = [env("AIPORTAL_CHP", "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(data.proxy_pid)
 c.JupyterHub.allow_named_servers = True  # app sessions are named servers
-c.JupyterHub.named_server_limit_per_user = 5
+c.JupyterHub.named_server_limit_per_user = cfg.raw["hub"]["named_server_limit"]
 c.JupyterHub.default_url = "/services/portal/"
 
 # --- authentication -------------------------------------------------------------------
@@ -70,7 +70,7 @@ c.JupyterHub.services = [{
     "command": [sys.executable, "-m", "portal.serve"],
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [rbac.READ, rbac.ADMIN, "read:users:groups!user",
-                                    "read:users:name!user"],
+                                    "read:users:name!user", "admin-ui"],
     "environment": {
         "AIPORTAL_CONFIG": cfg.source,
         "AIPORTAL_DATA_DIR": str(data.root),
@@ -81,7 +81,8 @@ c.JupyterHub.services = [{
 }]
 
 # --- servers --------------------------------------------------------------------------
-# `aiportal up` chose the engine (and may have started Podman's service for it).
+# `aiportal up` chose the engine (and may have started Podman's service for it); a hub
+# started otherwise resolves it itself, with the same refusals.
 engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_backend, cfg.spawner_socket)[0]
 if engine.backend != "local":
     engines.wait_until_answers(engine.socket)  # `aiportal up` may still be starting Podman's service
@@ -89,10 +90,12 @@ c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
 c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
+c.Spawner.poll_interval = 10  # how soon a server that died shows as stopped and frees its quota
 if engine.backend == "local":
     c.JupyterHub.spawner_class = "spawners.local.LocalTeamSpawner"
     c.LocalTeamSpawner.notice = (f"Servers run as local processes of the portal's machine, not in "
-                                 f"containers ({engine.reason}): no isolation and no GPUs.")
+                                 f"containers ({engine.reason}): no isolation and no GPUs; a profile's "
+                                 "CPUs and memory count against the team's quota but do not bound the server.")
     c.SimpleLocalProcessSpawner.home_dir_template = str(data.homes / "{username}")
     c.JupyterHub.cleanup_servers = True  # they are children of the hub's session
 else:
@@ -110,4 +113,3 @@ else:
     c.ContainerTeamSpawner.portal_id = data.instance_id
     c.ContainerTeamSpawner.gpus = list(gpus.inventory(cfg.gpus))
     c.ContainerTeamSpawner.attach_gpus = gpus.cdi_spec_present()
-    c.Spawner.poll_interval = 10  # how soon a container that died shows as stopped

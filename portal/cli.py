@@ -54,26 +54,32 @@ def cmd_storage_rotate_keys(args) -> int:
     import urllib3
     from minio.error import S3Error
 
-    from .storage import StorageAdminError, store_from_config
+    from .db import DatabaseUnavailable
+    from .names import bucket_name, team_name_problem
+    from .storage import StorageAdminError, StorageServerError, store_from_config
+
+    def fail(message: str) -> int:
+        print(f"aiportal storage rotate-keys: {message}", file=sys.stderr)
+        return 1
 
     try:
         cfg = portal_config.load(args.config or os.path.join(args.data_dir, "portal.yaml"))
     except portal_config.ConfigError as e:
         return _print_config_error(e)
-    store = store_from_config(cfg, args.data_dir)
-    bucket = args.team  # every team's bucket is named after it (portal.teams.Team.bucket)
+    if problem := team_name_problem(args.team):
+        return fail(problem)
+    bucket = bucket_name(args.team)
     try:
+        store = store_from_config(cfg, args.data_dir)
         if not store.client().bucket_exists(bucket):
-            print(f"aiportal storage rotate-keys: no team {args.team!r} (no bucket {bucket!r})", file=sys.stderr)
-            return 1
+            return fail(f"no team {args.team!r} (no bucket {bucket!r})")
         creds = store.rotate_team_credentials(args.team, bucket)
-    except (StorageAdminError, S3Error, ValueError) as e:
-        print(f"aiportal storage rotate-keys: {e}", file=sys.stderr)
-        return 1
+    except (StorageAdminError, StorageServerError, DatabaseUnavailable, S3Error) as e:
+        return fail(str(e))
     except (urllib3.exceptions.HTTPError, OSError):
-        print(f"aiportal storage rotate-keys: the storage server at {store.endpoint} is not reachable "
-              "(is the portal running?)", file=sys.stderr)
-        return 1
+        return fail(f"the storage server at {cfg.storage_endpoint} is not reachable" if cfg.storage_endpoint
+                    else f"the embedded storage server (port {cfg.storage_port}) is not reachable: is the "
+                    "portal running?")
     print(f"{args.team}: new S3 keys, access key {creds.access_key}. Servers started from now on get "
           "them; running servers and share links made before hold keys that no longer work.")
     return 0

@@ -1,4 +1,5 @@
-"""The portal's own database: state that is not the hub's (audit log, uploads in progress).
+"""The portal's own database: state that is not the hub's (audit log, uploads in progress,
+team S3 keys).
 
 SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
 single-machine default) and PostgreSQL (``database.url`` in portal.yaml). The schema is
@@ -11,7 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, create_engine, inspect, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, String, create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -62,6 +63,22 @@ class Upload(Base):
     s3_upload_id: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class TeamKey(Base):
+    """The S3 keys of one team identity on the storage server (see portal/storage/keys.py).
+
+    The hub (keys for notebooks) and the service (its own requests) both read them here, so
+    neither replaces the other's; never the admin keys. ``installed`` is false from the moment
+    a process claims the row for new keys until the server accepts them.
+    """
+
+    __tablename__ = "team_keys"
+    identity: Mapped[str] = mapped_column(String(128), primary_key=True)
+    access_key: Mapped[str] = mapped_column(String(128))
+    secret_key: Mapped[str] = mapped_column(String(128))
+    issued_at: Mapped[datetime] = mapped_column(DateTime)
+    installed: Mapped[bool] = mapped_column(Boolean)
 
 
 def _migrate(connection) -> None:

@@ -10,6 +10,7 @@ re-attaches them (stop servers in the hub to remove them).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -72,6 +73,17 @@ def ensure_config(data: DataDir, config_path: str | None) -> Path:
     return data.config
 
 
+def failure(error: urllib.error.HTTPError) -> str | None:
+    """The cause a failed portal service reports on /health (500 {"status": "failed"})."""
+    if error.code != 500:
+        return None
+    try:
+        body = json.loads(error.read())
+    except ValueError:
+        return None
+    return f"the portal service could not start: {body['error']}" if body.get("status") == "failed" else None
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,6 +94,10 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) ->
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return
+        except urllib.error.HTTPError as e:
+            failed = failure(e)
+            if failed:
+                raise LaunchError(failed) from None
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
@@ -111,6 +127,11 @@ class Portal:
         check_port(cfg.hub_ip, self.port, "hub.port")
         if cfg.storage_endpoint is None:
             check_port("127.0.0.1", cfg.storage_port, "storage.port")
+        else:
+            missing = [k for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY") if not os.environ.get(k)]
+            if missing:
+                raise LaunchError(f"storage.endpoint is {cfg.storage_endpoint}: set its admin keys in "
+                                  f"{' and '.join(missing)}")
         proxy = find_proxy()
         storage = ThreadPoolExecutor(1)
         try:

@@ -1,13 +1,15 @@
 """The team's S3 variables for its servers: the hub's `Spawner.team_env`.
 
-Apart from `portal.storage` (which imports the minio SDK) until the first spawn needs it,
-so the hub's config, which JupyterHub reads before it can answer, stays light.
+Apart from `portal.storage` (which imports the minio SDK and SQLAlchemy) until the first
+spawn needs it, so the hub's config, which JupyterHub reads before it can answer, stays light.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .names import bucket_name
 
 if TYPE_CHECKING:
     from .storage import Credentials, StoreAdmin
@@ -20,9 +22,11 @@ def notebook_env(creds: Credentials, bucket: str, endpoint: str, region: str) ->
 
 
 class NotebookEnv:
-    """(team, bucket) → the team's S3 variables, never the admin keys.
+    """(team, may_delete) → the team's S3 variables, never the admin keys.
 
-    Keys are read at every spawn, so servers started after a rotation get the new ones.
+    Keys that cannot delete objects when ``may_delete`` is false (a member of a team whose
+    delete policy is "admins"). They are read at every spawn from the portal database, where
+    the service reads the same ones, so servers started after a rotation get the new keys.
     The store is opened at the first spawn, when the launcher has started it.
     """
 
@@ -31,11 +35,12 @@ class NotebookEnv:
         self.data_dir = data_dir
         self._store: StoreAdmin | None = None
 
-    def __call__(self, team: str, bucket: str) -> dict[str, str]:
+    def __call__(self, team: str, may_delete: bool) -> dict[str, str]:
         if self._store is None:
             from .storage import store_from_config
 
             self._store = store_from_config(self.config, self.data_dir)
-        creds = self._store.team_credentials(team, bucket)
+        bucket = bucket_name(team)
+        creds = self._store.team_credentials(team, bucket, may_delete=may_delete)
         endpoint = self.config.storage_public_endpoint or self._store.endpoint
         return notebook_env(creds, bucket, endpoint, self._store.region)

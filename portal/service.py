@@ -120,10 +120,10 @@ async def main(sockets: list[socket.socket]) -> None:
     ready = asyncio.Event()
     membership = "gitlab" if config.auth["type"] == "gitlab" else "portal"
     data = DataDir(os.environ["AIPORTAL_DATA_DIR"])
-    store = store_from_config(config, data.root)
     try:
         db = Database(data.portal_db_url(config.database_url))
-    except DatabaseUnavailable as e:
+        store = store_from_config(config, data.root, db=db)
+    except (DatabaseUnavailable, StorageAdminError) as e:
         log.critical("%s", e)
         sys.exit(1)
     access, usage, audit = TeamAccess(store, config.storage_public_endpoint), UsageCache(), AuditLog(db)

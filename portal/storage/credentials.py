@@ -62,37 +62,3 @@ def load_or_create(path: Path) -> Credentials:
     creds = Credentials.generate()
     write_private_json(path, creds.as_dict())
     return creds
-
-
-class KeyMemory:
-    """Credentials by name (a team), kept only as long as this process lives."""
-
-    def __init__(self):
-        self._data: dict[str, Credentials] = {}
-
-    def get(self, name: str) -> Credentials | None:
-        return self._data.get(name)
-
-    def put(self, name: str, creds: Credentials) -> None:
-        self._data[name] = creds
-
-
-class KeyFile:
-    """A 0600 JSON file mapping a name (a team) to its credentials."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def _read(self) -> dict[str, dict]:
-        if not self.path.exists():
-            return {}
-        return json.loads(self.path.read_text())
-
-    def get(self, name: str) -> Credentials | None:
-        entry = self._read().get(name)
-        return Credentials.from_dict(entry) if entry else None
-
-    def put(self, name: str, creds: Credentials) -> None:
-        data = self._read()
-        data[name] = creds.as_dict()
-        write_private_json(self.path, data)

@@ -1,12 +1,9 @@
 """MinIO: the production store (and a local server for tests), and its team identities.
 
 A team identity is a MinIO user whose access key is the team's key, with the canned
-policy ``aiportal-team-<team>`` attached (object read/write/delete and listing on the
-team's bucket only), managed through ``minio.MinioAdmin``. MinIO never returns a
-user's secret, so the portal keeps the team keys it handed out in a 0600 JSON file
-(``keys_file``; without one, in memory for the life of the process). When the team
-has no known keys, or they no longer match a MinIO user of the team,
-``team_credentials`` issues new keys and removes the team's other users.
+policy named after the identity attached (``store.team_policy``: the team's bucket only),
+managed through ``minio.MinioAdmin``. MinIO never returns a user's secret: the keys the
+portal handed out are recorded in the portal database (``keys.py``).
 """
 
 from __future__ import annotations
@@ -18,15 +15,11 @@ from pathlib import Path
 
 from minio import MinioAdmin
 from minio.credentials import StaticProvider
+from minio.error import MinioAdminException
 
-from .credentials import Credentials, KeyFile, KeyMemory
+from .credentials import Credentials
 from .server import ServerProcess, StorageServerError
-from .store import StoreAdmin
-
-BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
-OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                  "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-                  "s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"]
+from .store import StorageAdminError, StoreAdmin
 
 
 def default_minio_binary() -> Path:
@@ -49,7 +42,7 @@ def find_minio() -> Path:
 class MinioServer(ServerProcess):
     """``minio server`` on one drive, ``data_dir/data``; log in ``data_dir/minio.log``.
 
-    The admin keys are MinIO's root user. Team keys are kept in ``data_dir/team-keys.json``.
+    The admin keys are MinIO's root user.
     """
 
     kind = "minio"
@@ -64,10 +57,6 @@ class MinioServer(ServerProcess):
             raise StorageServerError(
                 f"MinIO binary not found at {self.binary}: run scripts/install-minio.sh")
 
-    @property
-    def store_options(self) -> dict:
-        return {"keys_file": str(self.data_dir / "team-keys.json")}
-
     def _command(self, admin: Credentials):
         data = self.data_dir / "data"
         data.mkdir(exist_ok=True)
@@ -78,58 +67,48 @@ class MinioServer(ServerProcess):
         return argv, env
 
 
-def team_policy(bucket: str) -> dict:
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": BUCKET_ACTIONS, "Resource": [f"arn:aws:s3:::{bucket}"]},
-        {"Effect": "Allow", "Action": OBJECT_ACTIONS, "Resource": [f"arn:aws:s3:::{bucket}/*"]},
-    ]}
-
-
 class MinioStore(StoreAdmin):
-    """Team identity = a MinIO user with the policy ``aiportal-team-<team>``."""
+    """Team identity = MinIO users with the canned policy named after the identity.
+
+    MinIO's user name is the access key, so an identity is the set of users its policy is
+    attached to: one, except during a rotation.
+    """
 
     kind = "minio"
 
-    def __init__(self, endpoint: str, admin: Credentials, *,
-                 keys_file: str | Path | None = None, **kwargs):
+    def __init__(self, endpoint: str, admin: Credentials, **kwargs):
         super().__init__(endpoint, admin, **kwargs)
-        self.keys = KeyFile(Path(keys_file)) if keys_file else KeyMemory()
         self._madmin = MinioAdmin(
             endpoint=self._netloc, secure=self._secure,
             credentials=StaticProvider(admin.access_key, admin.secret_key))
 
-    @staticmethod
-    def policy_name(team: str) -> str:
-        return f"aiportal-team-{team}"
+    def _identity(self, name):
+        users = json.loads(self._call(self._madmin.user_list) or "{}")
+        keys = {key: None for key, user in users.items()
+                if name in (user.get("policyName") or "").split(",")}
+        return keys, self._policy(name)
 
-    def _users(self) -> dict[str, dict]:
-        return json.loads(self._madmin.user_list() or "{}")
+    def _put_policy(self, name, policy):
+        self._call(self._madmin.policy_add, name, policy=policy)
 
-    def _team_users(self, team: str) -> list[str]:
-        name = self.policy_name(team)
-        return [key for key, user in self._users().items()
-                if name in (user.get("policyName") or "").split(",")]
-
-    def _policy_matches(self, team: str, bucket: str) -> bool:
-        info = json.loads(self._madmin.policy_info(self.policy_name(team)))
-        return info.get("Policy", info) == team_policy(bucket)
-
-    def _existing_team_credentials(self, team, bucket):
-        creds = self.keys.get(team)
-        if creds is None or creds.access_key not in self._team_users(team):
-            return None
-        if not self._policy_matches(team, bucket):
-            self._madmin.policy_add(self.policy_name(team), policy=team_policy(bucket))
-        return creds
-
-    def _new_team_credentials(self, team, bucket, previous):
-        name = self.policy_name(team)
-        self._madmin.policy_add(name, policy=team_policy(bucket))
-        new = Credentials.generate()
-        self._madmin.user_add(new.access_key, new.secret_key)
-        self._madmin.attach_policy([name], user=new.access_key)
-        self.keys.put(team, new)
-        for key in self._team_users(team):
+    def _issue(self, name, new):
+        self._call(self._madmin.user_add, new.access_key, new.secret_key)
+        self._call(self._madmin.attach_policy, [name], user=new.access_key)
+        for key in self._identity(name)[0]:
             if key != new.access_key:
-                self._madmin.user_remove(key)
-        return new
+                self._call(self._madmin.user_remove, key)
+
+    def _policy(self, name: str) -> dict | None:
+        try:
+            return json.loads(self._madmin.policy_info(name))
+        except MinioAdminException as e:
+            if "XMinioAdminNoSuchPolicy" in str(e):
+                return None
+            raise StorageAdminError(f"minio: {e}") from None
+
+    def _call(self, method, *args, **kwargs):
+        """A MinioAdmin call; its failures (e.g. admin keys MinIO refuses) as StorageAdminError."""
+        try:
+            return method(*args, **kwargs)
+        except MinioAdminException as e:
+            raise StorageAdminError(f"minio: {e}") from None

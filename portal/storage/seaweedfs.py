@@ -1,10 +1,10 @@
 """SeaweedFS: the embedded single-machine S3 server, and its team identities.
 
 Identities: the admin identity is static, written to the ``-s3.config`` file that
-``weed server`` reads at start. Team identities live in the filer-stored IAM config
-and are changed at run time with ``weed shell`` → ``s3.configure ... -apply``; the S3
-server follows the filer and applies them without a restart. Their keys are read
-back with ``s3.iam.export``, so SeaweedFS itself is where team keys persist.
+``weed server`` reads at start. Team identities and their policies live in the
+filer-stored IAM config and are changed at run time with ``weed shell`` (``s3.policy``,
+``s3.configure ... -apply``); the S3 server follows the filer and applies them without a
+restart. Which keys are current is recorded in the portal database (``keys.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .credentials import Credentials, write_private_json
 from .server import ServerProcess, StorageServerError
 from .store import StorageAdminError, StoreAdmin
 
-TEAM_ACTIONS = ("Read", "Write", "List", "Tagging")
 ADMIN_IDENTITY = "aiportal-admin"
 _INTERNAL_PORTS = ("master", "master_grpc", "volume", "volume_grpc",
                    "filer", "filer_grpc", "s3_grpc")
@@ -145,10 +144,14 @@ class SeaweedServer(ServerProcess):
 
 
 class SeaweedStore(StoreAdmin):
-    """Team identity ``aiportal-team-<team>`` with actions ``Read/Write/List/Tagging:<bucket>``.
+    """Team identity = a filer-stored IAM identity with the managed policy of the same name.
 
     Changes go through ``weed shell``; ``master`` and ``filer`` are SeaweedFS addresses,
-    ``host:port`` or ``host:port.grpcPort``.
+    ``host:port`` or ``host:port.grpcPort``. An identity with an attached policy is
+    authorised by that policy alone, which tells ``s3:DeleteObject`` from ``s3:PutObject``;
+    the legacy ``Read/Write/List`` actions cannot (``Write`` covers deletes), so the
+    identities carry none. (Read in SeaweedFS 4.44's source, seen working with 4.48; on a
+    server that ignored the policy, new keys would be refused and the install would fail.)
     """
 
     kind = "seaweedfs"
@@ -160,55 +163,52 @@ class SeaweedStore(StoreAdmin):
         self.filer = filer
         self.weed = Path(weed) if weed else find_weed()
 
-    @staticmethod
-    def identity_name(team: str) -> str:
-        return f"aiportal-team-{team}"
+    def _identity(self, name):
+        with tempfile.TemporaryDirectory(prefix="aiportal-iam-") as tmp:
+            identities, output = self._export(Path(tmp), ("s3.policy -list",))
+        ident = identities.get(name) or {}
+        ours = not ident.get("actions") and ident.get("policyNames") == [name]
+        keys = {c["accessKey"]: c["secretKey"] for c in ident.get("credentials") or ()} if ours else {}
+        return keys, _listed_policy(output, name)
 
-    @staticmethod
-    def _actions(bucket: str) -> set[str]:
-        return {f"{a}:{bucket}" for a in TEAM_ACTIONS}
+    def _put_policy(self, name, policy):
+        with tempfile.TemporaryDirectory(prefix="aiportal-iam-") as tmp:
+            path = Path(tmp) / "policy.json"
+            path.write_text(json.dumps(policy))
+            self._shell([f"s3.policy -put -name={name} -file={path}"])
 
-    def _existing_team_credentials(self, team, bucket):
-        ident = self._identities().get(self.identity_name(team))
-        if not ident or not ident.get("credentials"):
-            return None
-        if set(ident.get("actions") or ()) != self._actions(bucket):
-            return None
-        cred = ident["credentials"][-1]
-        return Credentials(cred["accessKey"], cred["secretKey"])
-
-    def _new_team_credentials(self, team, bucket, previous):
-        name = self.identity_name(team)
+    def _issue(self, name, new):
         ident = self._identities().get(name)
         commands = []
-        if ident and set(ident.get("actions") or ()) != self._actions(bucket):
-            commands.append(f"s3.configure -user={name} -delete -apply")
+        if ident and (ident.get("actions") or ident.get("policyNames") != [name]):
+            commands.append(f"s3.configure -user={name} -delete -apply")  # made by an older portal
             ident = None
-        new = Credentials.generate()
-        commands.append(
-            f"s3.configure -user={name} -actions={','.join(TEAM_ACTIONS)} -buckets={bucket} "
-            f"-access_key={new.access_key} -secret_key={new.secret_key} -apply")
-        # New key first, then revoke the old ones: the team is never without a key.
+        commands.append(f"s3.configure -user={name} -policies={name} "
+                        f"-access_key={new.access_key} -secret_key={new.secret_key} -apply")
+        # New key first, then revoke the old ones.
         for cred in (ident or {}).get("credentials") or ():
-            commands.append(f"s3.configure -user={name} -access_key={cred['accessKey']} "
-                            "-delete -apply")
+            commands.append(f"s3.configure -user={name} -access_key={cred['accessKey']} -delete -apply")
         output = self._shell(commands)
         ident = self._identities().get(name) or {}
         keys = [c["accessKey"] for c in ident.get("credentials") or ()]
-        if keys != [new.access_key] or set(ident.get("actions") or ()) != self._actions(bucket):
+        if keys != [new.access_key] or ident.get("policyNames") != [name] or ident.get("actions"):
             raise StorageAdminError(
-                f"seaweedfs: identity {name} not configured as asked (keys {len(keys)}, "
-                f"actions {ident.get('actions')}); weed shell said:\n{_redact(output)}")
-        return new
+                f"seaweedfs: identity {name} not configured as asked (keys {len(keys)}, policies "
+                f"{ident.get('policyNames')}, actions {ident.get('actions')}); weed shell said:\n{_redact(output)}")
 
     def _identities(self) -> dict[str, dict]:
         with tempfile.TemporaryDirectory(prefix="aiportal-iam-") as tmp:
-            path = Path(tmp) / "iam.json"
-            output = self._shell([f"s3.iam.export -file={path}"])
-            if not path.exists():
-                raise StorageAdminError(f"seaweedfs: s3.iam.export failed:\n{_redact(output)}")
-            config = json.loads(path.read_text())
-        return {i["name"]: i for i in config.get("identities") or ()}
+            return self._export(Path(tmp))[0]
+
+    def _export(self, tmp: Path, more: tuple[str, ...] = ()) -> tuple[dict[str, dict], str]:
+        """The identities by name (``s3.iam.export``), and the output of ``more`` commands
+        run in the same shell."""
+        path = tmp / "iam.json"
+        output = self._shell([f"s3.iam.export -file={path}", *more])
+        if not path.exists():
+            raise StorageAdminError(f"seaweedfs: s3.iam.export failed:\n{_redact(output)}")
+        config = json.loads(path.read_text())
+        return {i["name"]: i for i in config.get("identities") or ()}, output
 
     def _shell(self, commands: list[str]) -> str:
         argv = [str(self.weed), "shell", f"-master={self.master}", f"-filer={self.filer}"]
@@ -222,6 +222,15 @@ class SeaweedStore(StoreAdmin):
             raise StorageAdminError(
                 f"seaweedfs: weed shell exited {r.returncode}: {_redact(r.stderr)[-2000:]}")
         return r.stdout + r.stderr
+
+
+def _listed_policy(output: str, name: str) -> dict | None:
+    """The policy ``name`` in the output of ``s3.policy -list`` ("Name: …" then "Content: {…}")."""
+    marker = f"Name: {name}\nContent: "
+    at = output.find(marker)
+    if at < 0:
+        return None
+    return json.JSONDecoder().raw_decode(output, at + len(marker))[0]
 
 
 def _redact(text: str) -> str:

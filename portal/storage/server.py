@@ -86,10 +86,11 @@ class ServerProcess:
         """Server-specific keyword arguments for ``open_store``."""
         return {}
 
-    def open_store(self):
+    def open_store(self, keys):
+        """The ``StoreAdmin`` of this server; team keys are recorded in ``keys`` (a ``TeamKeys``)."""
         from . import open_store
 
-        return open_store(self.kind, self.endpoint, self.admin, **self.store_options)
+        return open_store(self.kind, self.endpoint, self.admin, keys=keys, **self.store_options)
 
     def start(self) -> None:
         if self.running:

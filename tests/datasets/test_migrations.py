@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from portal import migrations
 from portal.audit import AuditLog
 from portal.config import sqlalchemy_url
-from portal.db import AuditEvent, Base, Database
+from portal.db import AuditEvent, Base, Database, Upload
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,7 +66,7 @@ def test_a_new_database_is_created_at_head_and_reopened(url):
 
 def test_a_database_from_before_migrations_is_adopted(url):
     engine = create_engine(url)
-    Base.metadata.create_all(engine)  # what portal 0.1 did at every start
+    Base.metadata.create_all(engine, tables=[AuditEvent.__table__, Upload.__table__])  # what portal 0.1 did
     with engine.begin() as c:
         c.execute(AuditEvent.__table__.insert().values(at=datetime(2026, 11, 1), user="bob", team="team-a",
                                                        action="delete", key="old.txt", detail={}))

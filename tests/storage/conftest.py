@@ -5,9 +5,11 @@
 - ``make_server`` (function): factory ``make_server(kind, data_dir=None)`` returning a
   started ``SeaweedServer`` or ``MinioServer`` on a free port, stopped after the test.
 - ``server`` (session, parametrised "seaweedfs" / "minio"): one running server per kind.
-- ``store`` (session): the ``StoreAdmin`` of ``server``, opened with ``open_store``.
+- ``keys`` (session): a ``TeamKeys`` on a portal database (SQLite) of its own, one per ``server``.
+- ``store`` (session): the ``StoreAdmin`` of ``server``, opened with ``open_store`` on ``keys``.
 - ``buckets`` (session): two team buckets, ``team-a`` and ``team-b``, created in ``store``.
-- ``team_a`` / ``team_b`` (session): the team keys of teams ``a`` and ``b`` for them.
+- ``team_a`` / ``team_b`` (session): the keys (that may delete) of teams ``team-a`` and ``team-b``.
+- ``new_keys`` (function): factory of a ``TeamKeys`` on a fresh SQLite database.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.storage import MinioServer, SeaweedServer, free_port, open_store
+from portal.db import Database
+from portal.storage import MinioServer, SeaweedServer, TeamKeys, free_port, open_store
 from portal.storage.minio import find_minio
 from portal.storage.server import StorageServerError
 
@@ -64,8 +67,26 @@ def server(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def store(server):
-    return open_store(server.kind, server.endpoint, server.admin, **server.store_options)
+def keys(server, tmp_path_factory):
+    return TeamKeys(Database(f"sqlite:///{tmp_path_factory.mktemp('db')}/portal.sqlite"))
+
+
+@pytest.fixture
+def new_keys(tmp_path):
+    made = []
+
+    def make() -> TeamKeys:
+        made.append(TeamKeys(Database(f"sqlite:///{tmp_path}/portal{len(made)}.sqlite")))
+        return made[-1]
+
+    yield make
+    for k in made:
+        k.db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def store(server, keys):
+    return open_store(server.kind, server.endpoint, server.admin, keys=keys, **server.store_options)
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +98,9 @@ def buckets(store):
 
 @pytest.fixture(scope="session")
 def team_a(store, buckets):
-    return store.team_credentials("a", "team-a")
+    return store.team_credentials("team-a", "team-a")
 
 
 @pytest.fixture(scope="session")
 def team_b(store, buckets):
-    return store.team_credentials("b", "team-b")
+    return store.team_credentials("team-b", "team-b")

@@ -31,11 +31,11 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_restart_keeps_objects_admin_and_team_keys(make_server, kind):
-    srv = make_server(kind)
-    store = srv.open_store()
+def test_restart_keeps_objects_admin_and_team_keys(make_server, new_keys, kind):
+    srv, keys = make_server(kind), new_keys()
+    store = srv.open_store(keys)
     store.ensure_bucket("team-r")
-    team = store.team_credentials("r", "team-r")
+    team = store.team_credentials("team-r", "team-r")
     store.client_for(team).put_object("team-r", "kept.txt", io.BytesIO(b"kept"), 4)
     admin, endpoint = srv.admin, srv.endpoint
 
@@ -43,32 +43,30 @@ def test_restart_keeps_objects_admin_and_team_keys(make_server, kind):
     srv.start()
 
     assert srv.admin == admin and srv.endpoint == endpoint
-    store = srv.open_store()
-    assert store.team_credentials("r", "team-r") == team
+    store = srv.open_store(keys)
+    assert store.team_credentials("team-r", "team-r") == team
     assert store.client_for(team).get_object("team-r", "kept.txt").read() == b"kept"
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_new_server_object_on_same_dir_reuses_admin_keys(make_server, kind, tmp_path):
+def test_new_server_object_on_same_dir_reuses_admin_keys(make_server, new_keys, kind, tmp_path):
     srv = make_server(kind, tmp_path / "s3")
     admin = srv.admin
     srv.stop()
     again = make_server(kind, tmp_path / "s3")
     assert again.admin == admin
-    assert again.open_store().client().list_buckets() is not None
+    assert again.open_store(new_keys()).client().list_buckets() is not None
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_key_files_are_private(make_server, kind):
+def test_key_files_are_private(make_server, new_keys, kind):
     srv = make_server(kind)
-    store = srv.open_store()
+    store = srv.open_store(new_keys())
     store.ensure_bucket("team-p")
-    store.team_credentials("p", "team-p")
+    store.team_credentials("team-p", "team-p")
     private = [srv.data_dir / "s3-admin.json"]
     if kind == "seaweedfs":
         private.append(srv.data_dir / "s3-identities.json")
-    else:
-        private.append(srv.data_dir / "team-keys.json")
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     keys = json.loads((srv.data_dir / "s3-admin.json").read_text())

@@ -81,6 +81,14 @@ def transient(error: Exception) -> bool:
     return isinstance(error, OSError | StorageAdminError | urllib3.exceptions.HTTPError)
 
 
+def describe(error: Exception) -> str:
+    """One line naming what failed, for the log and for `aiportal up`."""
+    if isinstance(error, S3Error):
+        return (f"the storage server refused: {error.code} ({error.message})"
+                + (f" on bucket {error.bucket_name}" if error.bucket_name else ""))
+    return str(error) if isinstance(error, RuntimeError) else f"{type(error).__name__}: {error}"
+
+
 async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> None:
     """Seed teams and their storage once the hub answers, then keep usage counted.
 
@@ -105,8 +113,9 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
         else:
             raise RuntimeError(f"the hub API or the storage did not answer: {last}")
     except Exception as e:
-        log.critical("portal start-up failed: %s", e, exc_info=not isinstance(e, RuntimeError))
-        app.settings["startup_error"] = f"{type(e).__name__}: {e}" if not isinstance(e, RuntimeError) else str(e)
+        cause = describe(e)
+        log.critical("portal start-up failed: %s", cause, exc_info=not isinstance(e, RuntimeError | S3Error))
+        app.settings["startup_error"] = cause
         return
     ready.set()
     log.info("portal ready: %d team(s) seeded", len(config.teams))

@@ -23,7 +23,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from portal import cli
-from portal.launcher import Portal
+from portal.launcher import LaunchError, Portal
 from portal.storage import Credentials, MinioServer, SeaweedServer, free_port
 from portal.tokens import new_token
 from spawners.container import label
@@ -194,3 +194,37 @@ def test_external_seaweedfs_without_master_and_filer_is_refused(tmp_path, capsys
     err = capsys.readouterr().err
     assert "storage: " in err and "needs storage.seaweedfs.master and storage.seaweedfs.filer" in err
     assert "Traceback" not in err
+
+
+def test_wrong_admin_keys_stop_the_start_with_their_cause(tmp_path, monkeypatch):
+    """An error no waiting can fix (the storage refuses the admin keys) stops `aiportal up`
+    at once with that cause, instead of a start that gives up after minutes saying only
+    that health did not answer."""
+    server = MinioServer(tmp_path / "s3", free_port())
+    server.start()
+    try:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        config = {**TEST_CONFIG, "storage": {"type": "minio", "endpoint": server.endpoint}}
+        (data_dir / "portal.yaml").write_text(yaml.safe_dump(config))
+        monkeypatch.setenv("AIPORTAL_S3_ACCESS_KEY", server.admin.access_key)
+        monkeypatch.setenv("AIPORTAL_S3_SECRET_KEY", "not-the-secret")
+        began = time.monotonic()
+        with pytest.raises(LaunchError) as e:
+            Portal(data_dir, str(data_dir / "portal.yaml"), port=free_port(), quiet=True).start()
+        assert "the portal service could not start" in str(e.value)
+        assert "the storage server refused: " in str(e.value), e.value
+        assert any(code in str(e.value) for code in ("AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"))
+        assert time.monotonic() - began < 60
+        assert "not-the-secret" not in (data_dir / "logs" / "jupyterhub.log").read_text()
+    finally:
+        server.stop()
+
+
+def test_missing_admin_keys_are_named_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.delenv("AIPORTAL_S3_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("AIPORTAL_S3_SECRET_KEY", raising=False)
+    config = {**TEST_CONFIG, "storage": {"type": "minio", "endpoint": "http://127.0.0.1:9"}}
+    (tmp_path / "portal.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(LaunchError, match="set its admin keys in AIPORTAL_S3_ACCESS_KEY and AIPORTAL_S3_SECRET_KEY"):
+        Portal(tmp_path, str(tmp_path / "portal.yaml"), port=free_port(), quiet=True).start()

@@ -39,6 +39,14 @@ def cmd_config_check(args) -> int:
     return 0
 
 
+def cmd_config_defaults(args) -> int:
+    """Every default of portal.yaml, read from the schema (the only place they are written)."""
+    import yaml
+
+    print(yaml.safe_dump(portal_config.with_defaults(portal_config.SCHEMA, {}), sort_keys=False), end="")
+    return 0
+
+
 def cmd_token(args) -> int:
     from .tokens import TokenError, new_token
 
@@ -100,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     check = cfg_sub.add_parser("check", help="validate a portal.yaml")
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
+    defaults = cfg_sub.add_parser("defaults", help="print every default of portal.yaml (from its schema)")
+    defaults.set_defaults(func=cmd_config_defaults)
 
     tok = sub.add_parser("token", help="print a new hub API token for a user")
     tok.add_argument("user")

@@ -123,3 +123,26 @@ def test_limits_are_bounded(quota, problem):
     with pytest.raises(config.ConfigError) as e:
         config.validate({"teams": [{"name": "abc", "quota": quota}]})
     assert problem in e.value.problems[0]
+
+
+def test_config_defaults_prints_the_schemas_defaults():
+    r = subprocess.run([sys.executable, "-m", "portal.cli", "config", "defaults"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    printed = yaml.safe_load(r.stdout)
+    assert printed["hub"]["port"] == config.SCHEMA["properties"]["hub"]["properties"]["port"]["default"]
+    assert config.validate(printed).raw == config.validate({}).raw  # a valid file, the same as an empty one
+
+
+def test_the_shipped_portal_yaml_restates_no_default():
+    """The file written on a first start holds only what differs from the schema's defaults."""
+    from importlib import resources
+
+    shipped = yaml.safe_load(resources.files("portal").joinpath("default_portal.yaml").read_text())
+    defaults = config.with_defaults(config.SCHEMA, {})
+    for section, values in shipped.items():
+        if isinstance(values, dict) and section in defaults and section != "profiles":
+            assert not {k: v for k, v in values.items() if defaults[section].get(k) == v}, section
+    for name, profile in shipped["profiles"].items():
+        declared = config.SCHEMA["$defs"]["profile"]["properties"]
+        assert not [k for k, v in profile.items() if declared[k].get("default") == v], name

@@ -48,15 +48,16 @@ def store_from_config(config, data_dir, db: Database | None = None) -> StoreAdmi
     keys are recorded in the portal database: ``db``, else the one ``database.url`` names.
     """
     keys = TeamKeys(db or Database(DataDir(data_dir).portal_db_url(config.database_url)))
+    cors = {"cors_origins": tuple(config.raw["storage"]["cors_origins"])}
     if config.storage_endpoint is None:
-        return SERVERS[config.storage_type](Path(data_dir) / "s3", config.storage_port).open_store(keys)
+        return SERVERS[config.storage_type](Path(data_dir) / "s3", config.storage_port).open_store(keys, **cors)
     try:
         admin = Credentials(os.environ["AIPORTAL_S3_ACCESS_KEY"], os.environ["AIPORTAL_S3_SECRET_KEY"])
     except KeyError as e:
         raise StorageAdminError(f"{e.args[0]} must be set for storage.endpoint "
                                 f"{config.storage_endpoint}") from None
     options = config.raw["storage"]["seaweedfs"] if config.storage_type == "seaweedfs" else {}
-    return open_store(config.storage_type, config.storage_endpoint, admin, keys=keys, **options)
+    return open_store(config.storage_type, config.storage_endpoint, admin, keys=keys, **options, **cors)
 
 
 __all__ = [

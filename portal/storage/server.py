@@ -86,11 +86,12 @@ class ServerProcess:
         """Server-specific keyword arguments for ``open_store``."""
         return {}
 
-    def open_store(self, keys):
-        """The ``StoreAdmin`` of this server; team keys are recorded in ``keys`` (a ``TeamKeys``)."""
+    def open_store(self, keys, **options):
+        """The ``StoreAdmin`` of this server; team keys are recorded in ``keys`` (a ``TeamKeys``);
+        ``options`` go to the store (e.g. ``cors_origins``)."""
         from . import open_store
 
-        return open_store(self.kind, self.endpoint, self.admin, keys=keys, **self.store_options)
+        return open_store(self.kind, self.endpoint, self.admin, keys=keys, **self.store_options, **options)
 
     def start(self) -> None:
         if self.running:

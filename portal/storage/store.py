@@ -22,6 +22,7 @@ from minio import Minio
 from minio.error import S3Error
 from minio.helpers import check_bucket_name, md5sum_hash
 
+from ..config import SCHEMA
 from ..names import team_name_problem
 from .credentials import Credentials
 from .keys import HeldKeys, TeamKeys
@@ -34,6 +35,7 @@ OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3
 DELETE_ACTIONS = ("s3:DeleteObject",)
 CORS_METHODS = ("PUT", "GET", "HEAD", "POST")
 CORS_EXPOSE = ("ETag",)
+DEFAULT_CORS_ORIGINS = tuple(SCHEMA["properties"]["storage"]["properties"]["cors_origins"]["default"])
 
 
 class StorageAdminError(RuntimeError):
@@ -90,7 +92,7 @@ class StoreAdmin(ABC):
     install_timeout: ClassVar[float] = 120.0
 
     def __init__(self, endpoint: str, admin: Credentials, *, keys: TeamKeys, region: str = "us-east-1",
-                 cors_origins: tuple[str, ...] = ("*",)):
+                 cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS):
         url = urlsplit(endpoint)
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ValueError(f"S3 endpoint must be http(s)://host:port, not {endpoint!r}")

@@ -112,3 +112,13 @@ def test_server_that_dies_at_start_is_reported_with_its_log(tmp_path):
 def test_missing_minio_binary_says_how_to_install(tmp_path):
     with pytest.raises(StorageServerError, match="scripts/install-minio.sh"):
         MinioServer(tmp_path, free_port(), binary=tmp_path / "no-minio")
+
+
+def test_configured_cors_origins_are_set_on_team_buckets(make_server, new_keys):
+    """storage.cors_origins reaches every bucket (SeaweedFS keeps CORS per bucket; MinIO has one
+    global setting, MINIO_API_CORS_ALLOW_ORIGIN, set where it runs)."""
+    store = make_server("seaweedfs").open_store(new_keys(), cors_origins=("https://portal.example",))
+    store.ensure_bucket("team-cors")
+    cors = store.client()._execute("GET", "team-cors", query_params={"cors": ""}).data.decode()
+    assert "<AllowedOrigin>https://portal.example</AllowedOrigin>" in cors
+    assert "<AllowedOrigin>*</AllowedOrigin>" not in cors

@@ -1,16 +1,33 @@
-"""HTML pages: the user's teams and one page per team, inside JupyterHub's page template."""
+"""HTML pages inside JupyterHub's page template: the user's teams, one page per team,
+and the operators' overview of every team."""
 
 from __future__ import annotations
 
+import functools
+
 from tornado import web
 
-from ..rbac import ADMIN, READ
+from ..overview import overview
+from ..rbac import ADMIN, OPERATOR, READ
 from .base import BaseHandler, team_scope
 
 
 class PageHandler(BaseHandler):
     def render_page(self, template: str, **ns):
         self.finish(self.settings["render"](self, template, **ns))
+
+
+def operator_scope(method):
+    """Require an operator: a page about every team at once."""
+
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        if not self.caller.is_operator:
+            raise web.HTTPError(403, "this page is for operators")
+        return await method(self, *args, **kwargs)
+
+    wrapper.required_scope = OPERATOR
+    return wrapper
 
 
 class HomeHandler(PageHandler):
@@ -23,13 +40,28 @@ class TeamPageHandler(PageHandler):
     @web.authenticated
     @team_scope(READ)
     async def get(self, team):
-        self.render_page("team.html", team=self.team,
+        self.render_page("team.html", team=self.team, profiles=self.portal_config.profiles,
                          can_admin=self.caller.can(ADMIN, team),
                          gitlab_group_url=self.settings.get("gitlab_group_url", "").format(team=team))
 
 
+class OverviewHandler(PageHandler):
+    """Every team's use against its limits; operators edit the limits here."""
+
+    @web.authenticated
+    @operator_scope
+    async def get(self):
+        teams = sorted(await self.readable_teams(), key=lambda t: t.name)
+        users = [u async for page in self.hub.pages("/users?state=active") for u in page]
+        cache = self.settings["usage"]
+        stored = {t.name: usage.bytes for t in teams if (usage := cache.get(t.name))}
+        self.render_page("overview.html", uses=overview(teams, users, self.portal_config.profiles, stored),
+                         profiles=self.portal_config.profiles)
+
+
 default_handlers = [
     (r"/?", HomeHandler),
+    (r"/teams/?", OverviewHandler),
     (r"/teams/(?P<team>[^/]+)/?", TeamPageHandler),
 ]
 

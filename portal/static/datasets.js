@@ -1,10 +1,11 @@
 // The datasets page: browse a team's bucket, upload with presigned multipart parts,
-// download, share, delete. Bytes go straight between the browser and S3; the portal
-// API only lists, checks and signs. Names are always set with textContent, never as HTML.
+// download, share, delete, abort unfinished uploads. Bytes go straight between the
+// browser and S3; the portal API only lists, checks and signs. Names are always set with
+// textContent, never as HTML.
 "use strict";
 
 (() => {
-  const cfg = window.datasetsConfig;
+  const cfg = JSON.parse(document.getElementById("datasets-config").textContent);
   const PARTS_IN_FLIGHT = 4; // across all files
   const PART_TRIES = 3; // a failed part is sent again this many times before the file stops
   const $ = (id) => document.getElementById(id);
@@ -13,22 +14,10 @@
   const pageSize = Math.min(Number(query.get("limit")) || cfg.pageSize, cfg.pageSize); // ?limit= for slow links
 
   // -- API -------------------------------------------------------------------------
-  async function api(method, path, body) {
-    const r = await fetch(cfg.api + path, {
-      method, headers: {"Content-Type": "application/json", "X-XSRFToken": window.jhdata.xsrf_token},
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await r.json().catch(() => ({message: r.statusText}));
-    if (!r.ok) throw new Error(data.message || `HTTP ${r.status}`);
-    return data;
-  }
+  const api = (method, path, body) => portal.request(method, cfg.api + path, body);
   const q = (params) => "?" + new URLSearchParams(params).toString();
-
-  function showAlert(message, kind = "danger") {
-    const box = $("datasets-alert");
-    box.textContent = message;
-    box.className = `alert alert-${kind}`;
-  }
+  const showAlert = (message, kind) => portal.showAlert($("datasets-alert"), message, kind);
+  const human = portal.human;
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -39,14 +28,6 @@
     }
     for (const c of children) node.append(c);
     return node;
-  }
-
-  function human(bytes) {
-    if (bytes === null || bytes === undefined) return "";
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
-    return i === 0 ? `${bytes} B` : `${bytes.toFixed(1)} ${units[i]}`;
   }
 
   // -- usage -------------------------------------------------------------------------
@@ -183,7 +164,7 @@
   function addFile(file, relativePath) {
     const up = {file, key: prefix + relativePath, state: "waiting", info: null, queue: [], failed: [],
       retrying: 0, tries: new Map(), etags: new Map(), loaded: new Map(), xhrs: new Set()};
-    const bar = el("div", {class: "progress-bar", style: "width: 0%"});
+    const bar = el("div", {class: "progress-bar"});
     up.status = el("span", {class: "small text-body-secondary ms-2 status"}, "waiting");
     up.cancelBtn = el("button", {class: "btn btn-sm btn-link text-danger p-0 ms-2 cancel", type: "button",
       onclick: () => cancel(up)}, "Cancel");
@@ -193,7 +174,7 @@
     up.row = el("li", {class: "list-group-item px-0 upload"},
       el("div", {class: "d-flex small"}, el("span", {class: "text-truncate upload-name"}, up.key), up.status,
         el("span", {class: "ms-auto"}, up.retryBtn, up.cancelBtn)),
-      el("div", {class: "progress", role: "progressbar", "aria-label": up.key, style: "height: .5rem"}, bar));
+      el("div", {class: "progress progress-thin", role: "progressbar", "aria-label": up.key}, bar));
     up.row.dataset.key = up.key;
     $("upload-list").append(up.row);
     $("uploads").classList.remove("d-none");
@@ -324,7 +305,7 @@
   }
 
   function abort(up) {
-    if (up.info) api("DELETE", `/uploads/${up.info.id}`).catch((e) => showAlert(e.message));
+    if (up.info) api("DELETE", `/uploads/${up.info.id}`).catch((e) => showAlert(e.message)).finally(loadUnfinished);
   }
 
   function cancel(up) {
@@ -340,7 +321,50 @@
   let reloadTimer = null;
   function scheduleReload() {
     clearTimeout(reloadTimer);
-    reloadTimer = setTimeout(() => { load(); refreshUsage(); }, 300);
+    reloadTimer = setTimeout(() => { load(); refreshUsage(); loadUnfinished(); }, 300);
+  }
+
+  // -- unfinished uploads -----------------------------------------------------------------------
+  // Uploads started earlier or in another window hold their size of the storage quota until
+  // they are completed, aborted or expire. The API lists the ones the caller may abort: their
+  // own, or every member's for team admins. This page's own live uploads are left out here:
+  // they have their Cancel button above.
+  async function loadUnfinished() {
+    let page;
+    try {
+      page = await api("GET", "/uploads" + q({limit: cfg.pageSize}));
+    } catch (e) {
+      return; // the listing and its alert are what matter on this page
+    }
+    const live = new Set(uploads.filter((u) => u.info && !["done", "cancelled"].includes(u.state)).map((u) => u.info.id));
+    const items = page.items.filter((u) => !live.has(u.id));
+    $("unfinished-list").replaceChildren(...items.map(unfinishedRow));
+    $("unfinished").classList.toggle("d-none", !items.length);
+    const more = page._pagination.total - page.items.length;
+    $("unfinished-more").textContent = more > 0 ? `and ${more} more` : "";
+  }
+
+  function unfinishedRow(u) {
+    const when = (iso) => new Date(iso).toLocaleString();
+    const row = el("li", {class: "list-group-item px-0 d-flex align-items-center gap-2 unfinished"},
+      el("div", {class: "small text-break me-auto"},
+        el("span", {class: "fw-semibold unfinished-key"}, u.key), " ",
+        el("span", {class: "text-body-secondary"}, `${human(u.size)} · ${u.user} · started ${when(u.created_at)}`
+          + ` · last part ${when(u.last_activity_at)} · aborted by itself ${when(u.idle_expires_at)} if no part arrives`)),
+      el("button", {class: "btn btn-sm btn-outline-danger abort", type: "button", onclick: () => abortUnfinished(u)}, "Abort"));
+    row.dataset.id = u.id;
+    row.dataset.key = u.key;
+    return row;
+  }
+
+  async function abortUnfinished(u) {
+    try {
+      await api("DELETE", `/uploads/${encodeURIComponent(u.id)}`);
+      showAlert(`Aborted the upload of ${u.key}`, "success");
+    } catch (e) {
+      showAlert(e.message);
+    }
+    loadUnfinished();
   }
 
   function enqueue(files) {
@@ -397,7 +421,7 @@
   });
   let filterTimer = null;
   $("filter").addEventListener("input", () => { clearTimeout(filterTimer); filterTimer = setTimeout(() => load(), 300); });
-  $("refresh").addEventListener("click", () => { load(); refreshUsage(); });
+  $("refresh").addEventListener("click", () => { load(); refreshUsage(); loadUnfinished(); });
   $("more").addEventListener("click", () => load(true));
   document.querySelectorAll(".sort").forEach((b) => b.addEventListener("click", () => {
     view.desc = view.sort === b.dataset.sort ? !view.desc : false;
@@ -411,4 +435,5 @@
   crumbs();
   showUsage(cfg.usage);
   load();
+  loadUnfinished();
 })();

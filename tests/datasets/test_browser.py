@@ -1,4 +1,5 @@
-"""The datasets page in Chromium: a 50 MB upload with progress, download, share, delete, escaping."""
+"""The datasets page in Chromium: a 50 MB upload with progress, download, share, delete, escaping,
+unfinished uploads; all under the page's Content-Security-Policy (bytes go browser ⇄ S3)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import time
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from tests.browser import chromium, login
+from tests.datasets.conftest import HTTP_TIMEOUT, open_uploads, unique
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -22,6 +25,8 @@ def page(seaweedfs_portal):
         page = browser.new_context(accept_downloads=True).new_page()
         page.dialogs = []
         page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.csp_errors = []
+        page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_errors.append(m.text))
         login(page, site.portal.url, "admin", site.portal.data.admin_password("admin"))
         yield page
 
@@ -57,6 +62,7 @@ def test_upload_50_mb_with_progress_then_download_the_same_bytes(seaweedfs_porta
     saved = tmp_path / "downloaded.bin"
     download.save_as(saved)
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert page.csp_errors == []  # the parts went to S3 and back under connect-src
 
 
 def test_hostile_name_shows_as_text(seaweedfs_portal, page, artifacts):
@@ -87,7 +93,7 @@ def test_share_new_folder_and_delete_with_confirmation(seaweedfs_portal, page):
     page.click("#share-form button[type=submit]")
     page.wait_for_selector("#share-result:not(.d-none)")
     url = page.input_value("#share-url")
-    assert requests.get(url).content == b"shared notes"  # logged out
+    assert requests.get(url, timeout=HTTP_TIMEOUT).content == b"shared notes"  # logged out
     page.keyboard.press("Escape")
     page.wait_for_selector("#share-modal", state="hidden")
 
@@ -208,12 +214,35 @@ def test_more_sort_and_filter(seaweedfs_portal, page):
     assert names() == ["a.bin", "b.bin"]
     for shown in (4, 5):
         page.click("#more")
-        page.wait_for_function(f"document.querySelectorAll('#rows tr').length === {shown}")
+        expect(page.locator("#rows tr")).to_have_count(shown)  # not wait_for_function: no eval under the CSP
     assert page.locator("#more").is_hidden()
     page.click("button.sort[data-sort=size]")
     assert names() == ["d.bin", "b.bin", "c.bin", "a.bin", "e.bin"]
     page.click("button.sort[data-sort=size]")
     assert names() == ["e.bin", "a.bin", "c.bin", "b.bin", "d.bin"]
     page.fill("#filter", "c")
-    page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
+    expect(page.locator("#rows tr")).to_have_count(1)
     assert names() == ["c.bin"]
+
+
+def test_unfinished_uploads_are_listed_and_aborted(seaweedfs_portal, page, artifacts):
+    site = seaweedfs_portal
+    mine, alices = unique("mine.bin"), unique("alices.bin")
+    admin, alice = site.api("admin"), site.api("alice")
+    started = [(admin, admin.post(f"{admin.base}/uploads", json={"key": mine, "size": 10}).json()["id"]),
+               (alice, alice.post(f"{alice.base}/uploads", json={"key": alices, "size": 10}).json()["id"])]
+    try:
+        open_folder(page, site, mine.split("/")[0] + "/")
+        for key in (mine, alices):  # an operator sees every member's, as team admins do
+            page.wait_for_selector(f"#unfinished-list li[data-key='{key}']")
+        assert "alice" in page.locator(f"#unfinished-list li[data-key='{alices}']").inner_text()
+        page.screenshot(path=str(artifacts / "datasets-unfinished-uploads.png"), full_page=True)
+        page.click(f"#unfinished-list li[data-key='{mine}'] .abort")
+        page.wait_for_selector(f"#unfinished-list li[data-key='{mine}']", state="detached")
+        assert open_uploads(site, mine) == [] and open_uploads(site, alices)
+        assert [u["key"] for u in admin.get(f"{admin.base}/uploads").json()["items"] if u["key"] in (mine, alices)] \
+            == [alices]
+        assert page.csp_errors == []
+    finally:
+        for session, upload_id in started:
+            session.delete(f"{session.base}/uploads/{upload_id}")

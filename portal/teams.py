@@ -33,7 +33,11 @@ PATCH_SCHEMA = {
     "minProperties": 1,
     "properties": {
         "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "quota": _TEAM["quota"],
+        "quota": {  # as in portal.yaml, and null removes a limit (unlimited)
+            **SCHEMA["$defs"]["quota"],
+            "properties": {k: {"anyOf": [v, {"type": "null"}]}
+                           for k, v in SCHEMA["$defs"]["quota"]["properties"].items()},
+        },
         "profiles": _TEAM["profiles"],
         "delete_policy": _TEAM["delete_policy"],
     },
@@ -129,12 +133,12 @@ def validate_patch(body, profiles: dict) -> dict:
     changes = dict(body)
     if "quota" in changes:
         quota = dict(changes["quota"])
-        if "gpus" in quota:
+        if quota.get("gpus") is not None:
             quota["gpus"] = int(quota["gpus"])
-        if "cpu" in quota and math.isfinite(quota["cpu"]) and float(quota["cpu"]).is_integer():
+        if quota.get("cpu") is not None and math.isfinite(quota["cpu"]) and float(quota["cpu"]).is_integer():
             quota["cpu"] = int(quota["cpu"])
         for key in ("memory", "storage"):
-            if key in quota:
+            if quota.get(key) is not None:
                 try:
                     quota[key] = parse_quantity(quota[key])
                 except ValueError as e:
@@ -148,10 +152,12 @@ def validate_patch(body, profiles: dict) -> dict:
 
 
 def apply_patch(properties: dict, changes: dict) -> dict:
-    """New properties: quota keys merged (other limits kept), other fields replaced."""
+    """New properties: quota keys merged (other limits kept, null ones removed), other fields replaced."""
     merged = {k: v for k, v in properties.items() if k not in LEGACY}
     for field, value in changes.items():
-        merged[field] = {**(properties.get("quota") or {}), **value} if field == "quota" else value
+        if field == "quota":  # keys merged; null removes a limit
+            value = {k: v for k, v in {**(properties.get("quota") or {}), **value}.items() if v is not None}
+        merged[field] = value
     return merged
 
 

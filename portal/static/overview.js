@@ -23,7 +23,6 @@
     for (const key of [...NUMBERS, ...SIZES]) {
       const value = t.quota[key], input = form.elements[key];
       input.value = value === undefined ? "" : SIZES.includes(key) ? portal.quantity(value) : value;
-      input.required = value !== undefined; // the API changes limits, it cannot remove one
     }
     for (const box of form.querySelectorAll("input[name=profiles]")) box.checked = t.profiles.includes(box.value);
     form.elements.delete_policy.value = t.delete_policy;
@@ -36,8 +35,9 @@
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const f = new FormData(form), quota = {};
-    for (const key of NUMBERS) if (f.get(key) !== "") quota[key] = Number(f.get(key));
-    for (const key of SIZES) if (f.get(key) !== "") quota[key] = /^\d+$/.test(f.get(key)) ? Number(f.get(key)) : f.get(key);
+    // an empty field is no limit (null removes it)
+    for (const key of NUMBERS) quota[key] = f.get(key) === "" ? null : Number(f.get(key));
+    for (const key of SIZES) quota[key] = f.get(key) === "" ? null : /^\d+$/.test(f.get(key)) ? Number(f.get(key)) : f.get(key);
     try {
       await portal.request("PATCH", api + encodeURIComponent(team),
         {quota, profiles: f.getAll("profiles"), delete_policy: f.get("delete_policy")});

@@ -227,3 +227,11 @@ def test_unknown_pages_are_the_portals_404_page(portal):
     r = requests.get(f"{portal.url}services/portal/no/such/<page>")
     assert r.status_code == 404 and "text/html" in r.headers["Content-Type"]
     assert "no page at /services/portal/no/such/%3Cpage%3E" in r.text and "<page>" not in r.text
+
+
+def test_operator_removes_a_limit_with_null(api):
+    admin = api("admin")
+    r = admin.patch(f"{admin.base}/teams/team-a", json={"quota": {"cpu": None}}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert "cpu" not in r.json()["quota"] and r.json()["quota"]["gpus"] == 2
+    assert admin.patch(f"{admin.base}/teams/team-a", json={"quota": {"cpu": 8}}, timeout=10).ok

@@ -9,6 +9,7 @@ run them in threads.
 from __future__ import annotations
 
 import io
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
@@ -23,11 +24,21 @@ from .db import iso, utcnow
 from .storage.team_access import TeamAccess
 from .usage import UsageCache
 
-MAX_KEY_BYTES = 1024
-MAX_PAGE = 1000
+MAX_KEY_BYTES = 1024  # S3's longest key
+MAX_NAME_BYTES = 255  # both SeaweedFS and MinIO refuse a longer name between two '/'
+MAX_FOLDER_NAME_BYTES = MAX_NAME_BYTES - len("__XLDIR__")  # MinIO keeps folder 'x/' as the object 'x__XLDIR__'
+MAX_PAGE = 1000  # S3's most keys in one ListObjectsV2 answer
 MAX_SHARE_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 DOWNLOAD_TTL = timedelta(hours=1)  # long enough for a browser to resume a big download
 MISSING = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+#: Characters that read as '/', '\\' or '.' (to a person, or once NFKC-normalized, as some
+#: tools do) but are not: a key holding one could pass for another path. Found by asking
+#: NFKC which characters become '/', '\\' or dots, plus the slashes it leaves alone; the
+#: ellipses (U+2026, U+FE19) stay allowed: "…" is common in names and reads as no path.
+LOOKALIKES = ("\u2024\u2025\ufe30\ufe52\uff0e"  # one- and two-dot leaders, small and fullwidth full stops
+              "\u2044\u2215\u29f8\uff0f"  # fraction, division, big and fullwidth solidus
+              "\u2100\u2101\u2105\u2106"  # a/c, a/s, c/o, c/u
+              "\ufe68\uff3c")  # small and fullwidth reverse solidus
 
 
 class DatasetError(Exception):
@@ -39,13 +50,18 @@ class DatasetError(Exception):
         self.message = message
 
 
-def _check_text(value, what: str) -> str:
+def utf8_size(value: str, what: str) -> int:
+    try:
+        return len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate, which a JSON \\uD800 escape can carry
+        raise DatasetError(400, f"{what}: must be valid UTF-8") from None
+
+
+def check_cursor(value, what: str = "start_after") -> str:
+    """Text echoed back to S3 as it was listed (``start_after``): bounded, printable."""
     if not isinstance(value, str):
         raise DatasetError(400, f"{what}: must be a string")
-    try:
-        size = len(value.encode())
-    except UnicodeEncodeError:
-        raise DatasetError(400, f"{what}: must be valid UTF-8") from None
+    size = utf8_size(value, what)
     if size > MAX_KEY_BYTES:
         raise DatasetError(400, f"{what}: must be at most {MAX_KEY_BYTES} bytes of UTF-8 ({size} given)")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
@@ -55,9 +71,32 @@ def _check_text(value, what: str) -> str:
     return value
 
 
+def _check_names(names: list[str], what: str) -> None:
+    """Names between '/': not '.', '..' or empty, and short enough for S3 servers."""
+    if any(n in (".", "..") for n in names):
+        raise DatasetError(400, f"{what}: must not contain a '.' or '..' segment")
+    if "" in names:
+        raise DatasetError(400, f"{what}: must not contain an empty segment ('//')")
+    longest = max((utf8_size(n, what) for n in names), default=0)
+    if longest > MAX_NAME_BYTES:
+        raise DatasetError(400, f"{what}: each name between '/' must be at most {MAX_NAME_BYTES} bytes "
+                                f"of UTF-8 ({longest} given)")
+
+
 def check_prefix(value, what: str = "prefix") -> str:
-    """A listing prefix or cursor: may be empty or end mid-name (it filters)."""
-    return _check_text(value, what)
+    """A folder to list, optionally followed by the start of the names to show: each name
+    in it, the unfinished last one too, follows the key rules, but it may be empty or end
+    with '/'. (MinIO refuses a listing whose prefix ends in '.' or '..' as a name.)"""
+    check_cursor(value, what)
+    if "\\" in value:
+        raise DatasetError(400, f"{what}: must not contain '\\' (S3 servers read it as a path separator "
+                                "or refuse it)")
+    if lookalike := next((c for c in value if c in LOOKALIKES), None):
+        raise DatasetError(400, f"{what}: must not contain characters that read as '/', '\\' or '.' "
+                                f"(U+{ord(lookalike):04X} {unicodedata.name(lookalike)})")
+    *folders, last = value.split("/")
+    _check_names([*folders, last] if last else folders, what)
+    return value
 
 
 def check_key(value, what: str = "key", *, folder: bool | None = False) -> str:
@@ -65,15 +104,10 @@ def check_key(value, what: str = "key", *, folder: bool | None = False) -> str:
 
     ``folder``: True requires a trailing '/', False forbids it, None accepts both.
     """
-    key = _check_text(value, what)
+    key = check_prefix(value, what)
     if not key:
         raise DatasetError(400, f"{what}: must not be empty")
     is_folder = key.endswith("/")
-    segments = key[:-1].split("/") if is_folder else key.split("/")
-    if any(s in (".", "..") for s in segments):
-        raise DatasetError(400, f"{what}: must not contain a '.' or '..' segment")
-    if "" in segments:
-        raise DatasetError(400, f"{what}: must not contain an empty segment ('//')")
     if folder is False and is_folder:
         raise DatasetError(400, f"{what}: names a folder (ends with '/'); give a file")
     if folder is True and not is_folder:
@@ -90,11 +124,33 @@ def content_disposition(key: str) -> str:
 
 @dataclass(frozen=True)
 class Place:
-    """Where a request acts: the team, its bucket, and who asks."""
+    """Where a request acts: the team, its bucket, who asks, and whether the team's
+    delete_policy lets them delete (and so replace) objects."""
 
     team: str
     bucket: str
     user: str
+    may_delete: bool = False
+
+
+def find(access: TeamAccess, place: Place, key: str):
+    """The object at ``key`` (its stat), or None."""
+    try:
+        return access.run(place.team, place.bucket, lambda c: c.stat_object(place.bucket, key))
+    except S3Error as e:
+        if e.code in MISSING:
+            return None
+        raise
+
+
+def check_replace(access: TeamAccess, place: Place, key: str):
+    """The object at ``key`` or None; 409 if there is one and ``place`` may not delete it:
+    the delete_policy covers overwriting an object as much as deleting it."""
+    found = find(access, place, key)
+    if found is not None and not place.may_delete:
+        raise DatasetError(409, f"{key!r} exists; only team admins may replace objects in team "
+                                f"{place.team!r} (its delete_policy)")
+    return found
 
 
 class Datasets:
@@ -103,16 +159,14 @@ class Datasets:
         self.usage = usage
         self.audit = audit
 
-    def _run(self, place: Place, call, missing: str | None = None):
-        try:
-            return self.access.run(place.team, place.bucket, call)
-        except S3Error as e:
-            if missing and e.code in MISSING:
-                raise DatasetError(404, missing) from None
-            raise
+    def _run(self, place: Place, call):
+        return self.access.run(place.team, place.bucket, call)
 
     def _stat(self, place: Place, key: str):
-        return self._run(place, lambda c: c.stat_object(place.bucket, key), f"no object {key!r}")
+        found = find(self.access, place, key)
+        if found is None:
+            raise DatasetError(404, f"no object {key!r}")
+        return found
 
     def page(self, place: Place, prefix: str = "", start_after: str = "", limit: int = MAX_PAGE) -> dict:
         """One page of the folder ``prefix``: objects and sub-folders, by name.
@@ -121,9 +175,7 @@ class Datasets:
         to pass as ``start_after``, or None at the end. The folder's own marker is left out.
         """
         check_prefix(prefix)
-        check_prefix(start_after, "start_after")
-        if not 1 <= limit <= MAX_PAGE:
-            raise DatasetError(400, f"limit: must be between 1 and {MAX_PAGE}")
+        check_cursor(start_after)
         query = {"list-type": "2", "delimiter": "/", "encoding-type": "url",
                  "max-keys": str(limit), "prefix": prefix}
         if start_after:
@@ -168,15 +220,26 @@ class Datasets:
         self.audit.record(place.user, place.team, "share", key, expires_at=expires_at)
         return {"url": url, "expires_at": expires_at}
 
-    def new_folder(self, place: Place, key) -> dict:
-        """A folder is an empty object whose key ends with '/', as S3 consoles make them."""
+    def new_folder(self, place: Place, key) -> tuple[dict, bool]:
+        """A folder is an empty object whose key ends with '/', as S3 consoles make them.
+
+        One that exists already (a marker, or on SeaweedFS a directory holding files) is
+        left as it is: making a folder never replaces an object. Returns (the folder,
+        whether it was created).
+        """
         key = check_key(key, folder=None)
         key = key if key.endswith("/") else key + "/"
         check_key(key, folder=True)  # the added '/' may push it past the length limit
+        name = utf8_size(key[:-1].rsplit("/", 1)[-1], "key")
+        if name > MAX_FOLDER_NAME_BYTES:
+            raise DatasetError(400, f"key: a new folder's name must be at most {MAX_FOLDER_NAME_BYTES} bytes of "
+                                    f"UTF-8 ({name} given)")
+        if find(self.access, place, key) is not None:
+            return {"key": key}, False
         self._run(place, lambda c: c.put_object(place.bucket, key, io.BytesIO(b""), 0))
         self.usage.add(place.team, key, 1, 0)
         self.audit.record(place.user, place.team, "folder", key)
-        return {"key": key}
+        return {"key": key}, True
 
     def delete(self, place: Place, key, recursive: bool = False) -> dict:
         """Delete a file, or a folder: an empty one, or with ``recursive`` everything under it.
@@ -186,6 +249,8 @@ class Datasets:
         (one DeleteObjects request each) and is audited as one event with its totals.
         """
         key = check_key(key, folder=None)
+        if not place.may_delete:
+            raise DatasetError(403, f"only team admins may delete in team {place.team!r} (its delete_policy)")
         if not key.endswith("/"):
             size = self._stat(place, key).size or 0
             self._run(place, lambda c: c.remove_object(place.bucket, key))

@@ -35,7 +35,12 @@ class DatasetsAPIHandler(APIHandler):
 
     @property
     def place(self) -> Place:
-        return Place(self.team.name, self.team.bucket, self.caller.name)
+        return Place(self.team.name, self.team.bucket, self.caller.name, may_delete(self.caller, self.team))
+
+    @property
+    def manages_team(self) -> bool:
+        """Team admins and operators see and abort every member's uploads."""
+        return self.caller.can(ADMIN, self.team.name)
 
     async def call(self, fn, *args):
         """Run a blocking domain call in a thread; its refusals become JSON errors."""
@@ -59,8 +64,6 @@ class DatasetsHandler(DatasetsAPIHandler):
 
     @team_scope(READ)
     async def delete(self, team):
-        if not may_delete(self.caller, self.team):
-            raise web.HTTPError(403, f"only team admins may delete in team {team!r} (its delete_policy)")
         recursive = self.query("recursive", "false")
         if recursive not in ("true", "false"):
             raise web.HTTPError(400, "recursive: must be true or false")
@@ -70,10 +73,17 @@ class DatasetsHandler(DatasetsAPIHandler):
 class FoldersHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team):
-        self.write_json(await self.call(self.datasets.new_folder, self.place, self.json_object().get("key")), 201)
+        folder, created = await self.call(self.datasets.new_folder, self.place, self.json_object().get("key"))
+        self.write_json(folder, 201 if created else 200)
 
 
 class UploadsHandler(DatasetsAPIHandler):
+    @team_scope(READ)
+    async def get(self, team):
+        offset, limit = self.page_args()
+        items, total = await self.call(self.uploads.page, self.place, self.manages_team, offset, limit)
+        self.write_page(items, offset, limit, total)
+
     @team_scope(READ)
     async def post(self, team):
         body = self.json_object()
@@ -85,7 +95,7 @@ class UploadsHandler(DatasetsAPIHandler):
 class UploadHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def delete(self, team, upload_id):
-        self.write_json(await self.call(self.uploads.abort, self.place, upload_id))
+        self.write_json(await self.call(self.uploads.abort, self.place, upload_id, self.manages_team))
 
 
 class UploadCompleteHandler(DatasetsAPIHandler):

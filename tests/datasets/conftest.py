@@ -4,19 +4,26 @@
   portal service) on SeaweedFS with SQLite, or on MinIO with PostgreSQL, with the teams
   of ``DATASETS_CONFIG`` and usage recounted every second.
 - ``ds`` (session, parametrised "seaweedfs" / "minio"): a ``Site`` for one of them.
-- ``Site``: ``api(user)`` → a requests.Session for the team-a/team-b dataset API,
-  ``admin_s3`` → the admin minio client (tests use it to set up and check the bucket
-  from outside the portal), ``kind``, ``portal``.
+- ``Site``: ``api(user)`` → a requests.Session for the team-a/team-b dataset API (every
+  request with a timeout), ``admin_s3`` → the admin minio client (tests use it to set up
+  and check the bucket from outside the portal), ``db`` → the portal's own database (to
+  date an upload back instead of waiting an hour), ``kind``, ``portal``.
+- ``HTTP_TIMEOUT``: seconds any HTTP call of these tests may take.
+- ``unique(name)``, ``put(ds, key, data)``, ``open_uploads(ds, key)``: a key no other test
+  uses, an object written from outside the portal, the multipart uploads S3 holds.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import os
+import uuid
 
 import pytest
 import requests
 
+from portal.db import Database
 from portal.launcher import Portal
 from portal.storage import store_from_config
 from portal.tokens import new_token
@@ -24,14 +31,35 @@ from tests.conftest import ARTIFACTS, TEST_CONFIG, free_port, write_config
 
 KINDS = ["seaweedfs", "minio"]
 QUOTA = 10 * 2**30
+HTTP_TIMEOUT = 60  # generous: a 2-core machine shared by several test runs
 
 DATASETS_CONFIG = copy.deepcopy(TEST_CONFIG)
 DATASETS_CONFIG["teams"] = [
-    {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob"],
+    {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob", "erin", "frank"],
      "quota": {"storage": QUOTA}, "profiles": ["cpu"]},
     {"name": "team-b", "display_name": "Team B", "admins": ["dan"], "members": ["carol"],
      "profiles": ["cpu"], "delete_policy": "admins"},
 ]
+
+
+def unique(name: str) -> str:
+    return f"t-{uuid.uuid4().hex[:8]}/{name}"
+
+
+def put(ds, key: str, data: bytes, bucket: str = "team-a") -> None:
+    ds.admin_s3.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def open_uploads(ds, key: str, bucket: str = "team-a") -> list:
+    """Multipart uploads S3 holds for ``key`` (MinIO lists them by exact key only)."""
+    return ds.admin_s3._list_multipart_uploads(bucket, prefix=key).uploads
+
+
+class TimedSession(requests.Session):
+    """A session whose requests all time out, so a dead server fails a test instead of hanging it."""
+
+    def request(self, *args, timeout=HTTP_TIMEOUT, **kwargs):
+        return super().request(*args, timeout=timeout, **kwargs)
 
 
 class Site:
@@ -40,6 +68,7 @@ class Site:
         self.portal = portal
         self.store = store_from_config(portal.config, portal.data.root)
         self.admin_s3 = self.store.client()
+        self.db = Database(portal.data.portal_db_url(portal.config.database_url))
         self._tokens: dict[str, str] = {}
 
     def token(self, user: str) -> str:
@@ -48,7 +77,7 @@ class Site:
         return self._tokens[user]
 
     def api(self, user: str, team: str = "team-a") -> requests.Session:
-        s = requests.Session()
+        s = TimedSession()
         s.headers["Authorization"] = f"token {self.token(user)}"
         s.base = f"{self.portal.url}services/portal/api/v1/teams/{team}"
         return s

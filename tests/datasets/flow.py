@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from tests.datasets.conftest import HTTP_TIMEOUT
+
 
 def start(s: requests.Session, key: str, size: int) -> dict:
     r = s.post(f"{s.base}/uploads", json={"key": key, "size": size})
@@ -22,7 +24,7 @@ def part_bytes(upload: dict, data: bytes, number: int) -> bytes:
 def put_part(upload: dict, data: bytes, number: int, body: bytes | None = None) -> str:
     """PUT one part straight to S3, with no portal credentials at all; its ETag."""
     url = upload["parts"][number - 1]["url"]
-    r = requests.put(url, data=part_bytes(upload, data, number) if body is None else body)
+    r = requests.put(url, data=part_bytes(upload, data, number) if body is None else body, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text
     return r.headers["ETag"]
 
@@ -51,7 +53,7 @@ def download(s: requests.Session, key: str) -> requests.Response:
     """Follow the portal's 307 to S3 as a browser would (the token stays with the portal)."""
     r = s.get(f"{s.base}/download", params={"key": key}, allow_redirects=False)
     assert r.status_code == 307, r.text
-    return requests.get(r.headers["Location"])
+    return requests.get(r.headers["Location"], timeout=HTTP_TIMEOUT)
 
 
 def sha256(data: bytes) -> str:

@@ -12,9 +12,11 @@ import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
+from tests.datasets.conftest import HTTP_TIMEOUT, TimedSession
+
 
 def hub_api(site, user: str) -> requests.Session:
-    s = requests.Session()
+    s = TimedSession()
     s.headers["Authorization"] = f"token {site.token(user)}"
     s.base = f"{site.portal.url}hub/api"
     return s
@@ -76,11 +78,11 @@ def run_python(site, user: str, code: str, timeout: float = 60) -> str:
     token = site.token(user)
     base = f"{site.portal.url}user/{user}/api/kernels"
     headers = {"Authorization": f"token {token}"}
-    kernel = requests.post(base, headers=headers, json={"name": "python3"})
+    kernel = requests.post(base, headers=headers, json={"name": "python3"}, timeout=HTTP_TIMEOUT)
     assert kernel.status_code == 201, kernel.text
     kid = kernel.json()["id"]
     try:
         ws_url = f"{base.replace('http', 'ws', 1)}/{kid}/channels"
         return asyncio.run(_execute(ws_url, token, code, timeout))
     finally:
-        requests.delete(f"{base}/{kid}", headers=headers)
+        requests.delete(f"{base}/{kid}", headers=headers, timeout=HTTP_TIMEOUT)

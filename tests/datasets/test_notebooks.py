@@ -12,6 +12,7 @@ import requests
 from minio.error import S3Error
 
 from tests.datasets import flow
+from tests.datasets.conftest import HTTP_TIMEOUT
 from tests.datasets.kernel import run_python, spawn, stop
 
 # A notebook cell: the variables the portal promised, and what they open.
@@ -76,7 +77,7 @@ def test_notebook_keys_open_their_team_bucket_only_and_rotate(ds):
         old.get_object("team-a", "nb/input.txt").read()
     assert refused.value.code in ("InvalidAccessKeyId", "AccessDenied")
     assert flow.download(bob, "nb/input.txt").content == b"team-a data"  # the portal follows the rotation
-    assert requests.get(share["url"]).status_code == 403  # links signed before are revoked
+    assert requests.get(share["url"], timeout=HTTP_TIMEOUT).status_code == 403  # links signed before are revoked
 
     second = notebook_run(ds)
     assert second["env"]["AWS_ACCESS_KEY_ID"] != env["AWS_ACCESS_KEY_ID"]

@@ -83,6 +83,15 @@ def _check_names(names: list[str], what: str) -> None:
                                 f"of UTF-8 ({longest} given)")
 
 
+def whole(value) -> int | None:
+    """``value`` as an int if it is a whole number (JSON's 3.0 is one, as JSON Schema says), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
 def check_prefix(value, what: str = "prefix") -> str:
     """A folder to list, optionally followed by the start of the names to show: each name
     in it, the unfinished last one too, follows the key rules, but it may be empty or end
@@ -210,8 +219,8 @@ class Datasets:
     def share(self, place: Place, key: str, expires_in) -> dict:
         """A download link that works without logging in, until it expires."""
         check_key(key)
-        if isinstance(expires_in, bool) or not isinstance(expires_in, int) \
-                or not 1 <= expires_in <= MAX_SHARE_SECONDS:
+        expires_in = whole(expires_in)
+        if expires_in is None or not 1 <= expires_in <= MAX_SHARE_SECONDS:
             raise DatasetError(400, f"expires_in: must be whole seconds from 1 to {MAX_SHARE_SECONDS} (7 days)")
         self._stat(place, key)
         url = self.access.sign(place.team, place.bucket, "GET", key, timedelta(seconds=expires_in),

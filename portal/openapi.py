@@ -26,9 +26,11 @@ def _rebase(node):
     return node
 
 
-def document(server_url: str) -> dict:
-    """The whole document, for the API served at `server_url`."""
+def document(server_url: str, profiles=()) -> dict:
+    """The whole document, for the API served at `server_url` of a deployment whose
+    declared profiles are `profiles` (the only ones a team may be given)."""
     doc = copy.deepcopy(_DOC)
     doc["servers"] = [{"url": server_url}]
     doc["components"]["schemas"].update(_rebase(SCHEMA["$defs"]))
+    doc["components"]["schemas"]["TeamPatch"]["properties"]["profiles"]["items"] = {"enum": sorted(profiles)}
     return doc

@@ -33,7 +33,7 @@ from minio.error import S3Error
 from sqlalchemy import delete, func, select
 
 from .audit import AuditLog
-from .datasets import DatasetError, Place, check_key, check_replace
+from .datasets import DatasetError, Place, check_key, check_replace, whole
 from .db import Database, Upload, iso, utcnow
 from .storage.team_access import TeamAccess
 from .usage import UsageCache
@@ -123,7 +123,8 @@ class Uploads:
 
     def start(self, place: Place, quota: int | None, key, size) -> dict:
         check_key(key)
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OBJECT:
+        size = whole(size)
+        if size is None or not 0 <= size <= MAX_OBJECT:
             raise DatasetError(400, f"size: must be a whole number of bytes from 0 to {MAX_OBJECT} (5 TiB)")
         check_replace(self.access, place, key)
         part_size = part_size_for(size)

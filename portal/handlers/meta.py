@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from tornado import web
 
 from ..openapi import document
+from .base import APIHandler
 
 
 class HealthHandler(web.RequestHandler):
@@ -21,10 +20,14 @@ class HealthHandler(web.RequestHandler):
         self.finish({"status": "ok" if ready else "starting"})
 
 
-class OpenAPIHandler(web.RequestHandler):
+class OpenAPIHandler(APIHandler):
+    """The API's own description, public; other methods answer 405 in JSON like the API."""
+
+    async def prepare(self):
+        """No login: the document is public."""
+
     def get(self):
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(document(self.settings["prefix"] + "api/v1")))
+        self.write_json(document(self.settings["prefix"] + "api/v1", self.portal_config.profiles))
 
 
 default_handlers = [

@@ -12,6 +12,7 @@ def load_hub_config(tmp_path, monkeypatch, portal_yaml: dict):
     path.write_text(yaml.safe_dump(portal_yaml))
     monkeypatch.setenv("AIPORTAL_CONFIG", str(path))
     monkeypatch.setenv("AIPORTAL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AIPORTAL_ENGINE", "local")  # as `aiportal up` hands its choice over; no engine needed
     return PyFileConfigLoader(HUB_CONFIG.name, str(HUB_CONFIG.parent)).load_config()
 
 

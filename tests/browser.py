@@ -44,3 +44,31 @@ def approve(admin_page, base_url: str, user: str):
     admin_page.goto(f"{base_url}hub/authorize")
     admin_page.click(f"a[href$='authorize/{user}']")
     admin_page.wait_for_load_state("networkidle")
+
+
+def password(portal, user: str) -> str:
+    """The password of `user` on a test portal: the operator's generated one, else one per
+    user name, so every test that signs a user in agrees with the others, in any order."""
+    return portal.data.admin_password("admin") if user == "admin" else f"{user}-correct-horse-battery"
+
+
+def signed_in(browser, portal, user: str):
+    """A new browser session of `user`; the first time, they sign up and the operator approves.
+
+    The page records Content-Security-Policy violations (`page.csp_errors`) and dismisses
+    dialogs, keeping their messages (`page.dialogs`).
+    """
+    page = browser.new_context().new_page()
+    page.csp_errors = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_errors.append(m.text))
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    login(page, portal.url, user, password(portal, user))
+    if "/hub/login" in page.url:
+        signup(page, portal.url, user, password(portal, user))
+        admin = signed_in(browser, portal, "admin")
+        approve(admin, portal.url, user)
+        admin.context.close()
+        login(page, portal.url, user, password(portal, user))
+    assert "/services/portal/" in page.url, page.url
+    return page

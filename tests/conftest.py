@@ -24,6 +24,7 @@ import yaml
 from portal.launcher import Portal
 from portal.ports import free_port
 from portal.tokens import new_token
+from tests.http import TimedSession
 from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +128,7 @@ def token(portal):
 @pytest.fixture(scope="session")
 def api(portal, token):
     def session_for(user: str) -> requests.Session:
-        s = requests.Session()
+        s = TimedSession()
         s.headers["Authorization"] = f"token {token(user)}"
         s.base = f"{portal.url}services/portal/api/v1"
         return s

@@ -8,7 +8,6 @@
   request with a timeout), ``admin_s3`` → the admin minio client (tests use it to set up
   and check the bucket from outside the portal), ``db`` → the portal's own database (to
   date an upload back instead of waiting an hour), ``kind``, ``portal``.
-- ``HTTP_TIMEOUT``: seconds any HTTP call of these tests may take.
 - ``unique(name)``, ``put(ds, key, data)``, ``open_uploads(ds, key)``: a key no other test
   uses, an object written from outside the portal, the multipart uploads S3 holds.
 """
@@ -28,10 +27,10 @@ from portal.launcher import Portal
 from portal.storage import store_from_config
 from portal.tokens import new_token
 from tests.conftest import ARTIFACTS, TEST_CONFIG, free_port, write_config
+from tests.http import TimedSession
 
 KINDS = ["seaweedfs", "minio"]
 QUOTA = 10 * 2**30
-HTTP_TIMEOUT = 60  # generous: a 2-core machine shared by several test runs
 
 DATASETS_CONFIG = copy.deepcopy(TEST_CONFIG)
 DATASETS_CONFIG["teams"] = [
@@ -53,13 +52,6 @@ def put(ds, key: str, data: bytes, bucket: str = "team-a") -> None:
 def open_uploads(ds, key: str, bucket: str = "team-a") -> list:
     """Multipart uploads S3 holds for ``key`` (MinIO lists them by exact key only)."""
     return ds.admin_s3._list_multipart_uploads(bucket, prefix=key).uploads
-
-
-class TimedSession(requests.Session):
-    """A session whose requests all time out, so a dead server fails a test instead of hanging it."""
-
-    def request(self, *args, timeout=HTTP_TIMEOUT, **kwargs):
-        return super().request(*args, timeout=timeout, **kwargs)
 
 
 class Site:

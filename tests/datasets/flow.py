@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.datasets.conftest import HTTP_TIMEOUT
+from tests.http import HTTP_TIMEOUT
 
 
 def start(s: requests.Session, key: str, size: int) -> dict:

@@ -12,7 +12,7 @@ import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tests.datasets.conftest import HTTP_TIMEOUT, TimedSession
+from tests.http import HTTP_TIMEOUT, TimedSession
 
 
 def hub_api(site, user: str) -> requests.Session:

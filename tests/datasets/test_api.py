@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from tests.datasets import flow
-from tests.datasets.conftest import HTTP_TIMEOUT, QUOTA, open_uploads, put, unique
+from tests.datasets.conftest import QUOTA, open_uploads, put, unique
+from tests.http import HTTP_TIMEOUT
 
 MiB = 2**20
 

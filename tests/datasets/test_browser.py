@@ -13,7 +13,8 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser import chromium, login
-from tests.datasets.conftest import HTTP_TIMEOUT, open_uploads, unique
+from tests.datasets.conftest import open_uploads, unique
+from tests.http import HTTP_TIMEOUT
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

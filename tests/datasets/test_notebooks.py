@@ -12,8 +12,8 @@ import requests
 from minio.error import S3Error
 
 from tests.datasets import flow
-from tests.datasets.conftest import HTTP_TIMEOUT
 from tests.datasets.kernel import run_python, spawn, stop
+from tests.http import HTTP_TIMEOUT
 
 # A notebook cell: the variables the portal promised, and what they open.
 CELL = """

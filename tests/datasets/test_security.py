@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.datasets import flow
-from tests.datasets.conftest import HTTP_TIMEOUT
+from tests.http import HTTP_TIMEOUT
 
 
 def test_listing_parameters_are_checked(ds):

@@ -70,7 +70,7 @@ def test_ctrl_c_leaves_no_process(tmp_path):
             break
     text = "".join(banner)
     assert f"http://127.0.0.1:{port}/" in text and "admin user: admin" in text, text
-    assert requests.get(f"http://127.0.0.1:{port}/services/portal/health").ok
+    assert requests.get(f"http://127.0.0.1:{port}/services/portal/health", timeout=30).ok
     children = descendants(up.pid)
     names = {Path(f"/proc/{c}/comm").read_text().strip() for c in children if alive(c)}
     assert {"weed", "node"} <= names, names  # SeaweedFS and the proxy really ran
@@ -151,7 +151,7 @@ def test_token_command(portal):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip()
-    me = requests.get(f"{portal.url}hub/api/user", headers={"Authorization": f"token {token}"})
+    me = requests.get(f"{portal.url}hub/api/user", headers={"Authorization": f"token {token}"}, timeout=30)
     assert me.json()["name"] == "bob"
     r = subprocess.run([sys.executable, "-m", "portal.cli", "token", "nobody", "--data-dir",
                         str(portal.data.root), "--config", str(portal.config_path)],

@@ -12,10 +12,10 @@ import re
 import pytest
 import requests
 
-from tests.browser import approve, chromium, login, signup
+from tests.browser import chromium, signed_in
+from tests.http import TimedSession
 from tests.spawners.servers import hub, start, stop, wait_ready
 
-PASSWORD = "correct-horse-battery"
 HOSTILE = "<img src=x onerror=alert(1)> Imaging"
 HTTP_TIMEOUT = 30
 LIMIT_CONTROLS = "#limits input, #limits select, #limits textarea, #limits button, .edit-limits, #limits-form"
@@ -27,27 +27,8 @@ def browser():
         yield b
 
 
-def signed_in(browser, portal, user: str):
-    """A new browser session of `user`; the first time, they sign up and the operator approves."""
-    page = browser.new_context().new_page()
-    page.csp_errors = []
-    page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_errors.append(m.text))
-    page.dialogs = []
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    password = portal.data.admin_password("admin") if user == "admin" else PASSWORD
-    login(page, portal.url, user, password)
-    if "/hub/login" in page.url:
-        signup(page, portal.url, user, password)
-        admin = signed_in(browser, portal, "admin")
-        approve(admin, portal.url, user)
-        admin.context.close()
-        login(page, portal.url, user, password)
-    assert "/services/portal/" in page.url, page.url
-    return page
-
-
 def operator_api(portal, token) -> requests.Session:
-    s = requests.Session()
+    s = TimedSession()
     s.headers["Authorization"] = f"token {token('admin')}"
     s.base = f"{portal.url}services/portal/api/v1/teams"
     return s

@@ -73,11 +73,11 @@ def test_restart_keeps_users_teams_and_edits_and_applies_config(portal_factory, 
     admin = {"Authorization": f"token {new_token(p.data.root, 'admin', str(p.config_path))}"}
     base = f"{p.url}services/portal/api/v1"
     assert requests.patch(f"{base}/teams/team-a", headers=admin,
-                          json={"display_name": "Renamed in portal"}).ok
-    assert requests.delete(f"{base}/teams/team-a/members/bob", headers=admin).ok
+                          json={"display_name": "Renamed in portal"}, timeout=30).ok
+    assert requests.delete(f"{base}/teams/team-a/members/bob", headers=admin, timeout=30).ok
     hub = f"{p.url}hub/api"
-    assert requests.post(f"{hub}/groups/made-in-hub", headers=admin).status_code == 201
-    assert requests.post(f"{hub}/users/dave", headers=admin).status_code == 201
+    assert requests.post(f"{hub}/groups/made-in-hub", headers=admin, timeout=30).status_code == 201
+    assert requests.post(f"{hub}/users/dave", headers=admin, timeout=30).status_code == 201
     p.stop()
 
     config["teams"][0]["quota"]["gpus"] = 4          # changed in portal.yaml: applied
@@ -86,11 +86,11 @@ def test_restart_keeps_users_teams_and_edits_and_applies_config(portal_factory, 
     assert p2.data.admin_password("admin") == p.data.admin_password("admin")
     admin = {"Authorization": f"token {new_token(p2.data.root, 'admin', str(p2.config_path))}"}
     base = f"{p2.url}services/portal/api/v1"
-    team_a = requests.get(f"{base}/teams/team-a", headers=admin).json()
+    team_a = requests.get(f"{base}/teams/team-a", headers=admin, timeout=30).json()
     assert team_a["display_name"] == "Renamed in portal"
     assert team_a["quota"]["gpus"] == 4
     assert "bob" not in team_a["members"]
-    assert "erin" in requests.get(f"{base}/teams/team-b", headers=admin).json()["members"]
-    names = [t["name"] for t in requests.get(f"{base}/teams", headers=admin).json()["items"]]
+    assert "erin" in requests.get(f"{base}/teams/team-b", headers=admin, timeout=30).json()["members"]
+    names = [t["name"] for t in requests.get(f"{base}/teams", headers=admin, timeout=30).json()["items"]]
     assert "made-in-hub" in names
-    assert requests.get(f"{p2.url}hub/api/users/dave", headers=admin).status_code == 200
+    assert requests.get(f"{p2.url}hub/api/users/dave", headers=admin, timeout=30).status_code == 200

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from portal.app import HANDLER_MODULES
+from tests.http import TimedSession
 
 
 def test_member_sees_only_own_teams(api):
@@ -204,8 +205,8 @@ def test_teams_are_paginated_with_next_links(api):
 
 
 def test_health_and_openapi_describe_every_route(portal):
-    assert requests.get(f"{portal.url}services/portal/health").json() == {"status": "ok"}
-    spec = requests.get(f"{portal.url}services/portal/api/v1/openapi.json").json()
+    assert requests.get(f"{portal.url}services/portal/health", timeout=30).json() == {"status": "ok"}
+    spec = requests.get(f"{portal.url}services/portal/api/v1/openapi.json", timeout=30).json()
     assert spec["openapi"].startswith("3.")
     routes = [path for m in HANDLER_MODULES for path, _ in m.default_handlers
               if path.startswith("/api/v1/") and not path.endswith("openapi.json")]
@@ -216,7 +217,7 @@ def test_health_and_openapi_describe_every_route(portal):
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 def test_unknown_api_paths_are_json_404(portal, api, method):
-    for session in (api("bob"), requests.Session()):  # logged in or not
+    for session in (api("bob"), TimedSession()):  # logged in or not
         r = session.request(method, f"{portal.url}services/portal/api/v1/teams/team-a/100%25")
         assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
         assert r.json() == {"status": 404,
@@ -224,7 +225,7 @@ def test_unknown_api_paths_are_json_404(portal, api, method):
 
 
 def test_unknown_pages_are_the_portals_404_page(portal):
-    r = requests.get(f"{portal.url}services/portal/no/such/<page>")
+    r = requests.get(f"{portal.url}services/portal/no/such/<page>", timeout=30)
     assert r.status_code == 404 and "text/html" in r.headers["Content-Type"]
     assert "no page at /services/portal/no/such/%3Cpage%3E" in r.text and "<page>" not in r.text
 

@@ -13,19 +13,11 @@ import docker
 import requests
 
 from spawners.container import label
-
-HTTP_TIMEOUT = 30  # seconds; the hub answers a spawn request within its slow_spawn_timeout (10 s)
-
-
-class Session(requests.Session):
-    """A requests.Session whose every call has a timeout."""
-
-    def request(self, *args, timeout=HTTP_TIMEOUT, **kwargs):
-        return super().request(*args, timeout=timeout, **kwargs)
+from tests.http import TimedSession
 
 
-def hub(portal, token, user) -> Session:
-    s = Session()
+def hub(portal, token, user) -> TimedSession:
+    s = TimedSession()
     s.headers["Authorization"] = f"token {token(user)}"
     s.base = f"{portal.url}hub/api"
     return s

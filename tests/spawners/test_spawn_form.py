@@ -1,11 +1,9 @@
 """The spawn form in Chromium: a team member sees what her team has free (GPUs, CPUs, memory),
 starts JupyterLab in a container, and is told why a server is refused when a quota is used up."""
 
-from tests.browser import approve, chromium, login, signup
+from tests.browser import chromium, signed_in
 from tests.spawners.servers import hub, start, team_quota, wait_ready
 from tests.spawners.test_containers import QUOTA_REFUSAL
-
-PASSWORD = "alice-in-the-lab"
 
 
 def team_note(page, team):
@@ -22,12 +20,7 @@ def test_member_starts_a_gpu_lab_from_the_form_and_is_told_when_a_quota_is_full(
         portal, token, artifacts, stop_all):
     url = portal.url
     with chromium() as browser:
-        alice = browser.new_context().new_page()
-        signup(alice, url, "alice", PASSWORD)
-        admin = browser.new_context().new_page()
-        login(admin, url, "admin", portal.data.admin_password("admin"))
-        approve(admin, url, "alice")
-        login(alice, url, "alice", PASSWORD)
+        alice = signed_in(browser, portal, "alice")
 
         alice.goto(f"{url}hub/spawn/alice/lab")
         assert alice.locator("fieldset[data-team]").count() == 1  # only her team

@@ -17,7 +17,6 @@ import time
 
 import docker
 import pytest
-import requests
 import yaml
 from minio import Minio
 from minio.error import S3Error
@@ -28,6 +27,7 @@ from portal.storage import Credentials, MinioServer, SeaweedServer, free_port
 from portal.tokens import new_token
 from spawners.container import label
 from tests.conftest import TEST_CONFIG, remove_containers
+from tests.http import TimedSession
 
 TEAM = "team-h"  # delete_policy admins: alice may delete, bob may not
 HTTP = 30  # seconds, for every request
@@ -73,7 +73,7 @@ def hub(portal):
 
     def session_for(user):
         if user not in sessions:
-            s = sessions[user] = requests.Session()
+            s = sessions[user] = TimedSession()
             s.headers["Authorization"] = f"token {new_token(portal.data.root, user, str(portal.config_path))}"
         return sessions[user]
 

@@ -6,9 +6,7 @@ import asyncio
 import functools
 import json
 import os
-import re
 import secrets
-from dataclasses import dataclass
 from importlib import resources
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -21,6 +19,7 @@ from .config import PortalConfig
 from .handlers import datasets, meta, pages, teams
 from .handlers.base import NoSuchEndpointHandler
 from .hub import HubClient
+from .page_security import NoncedLoader, SecurityHeaders, SecurityPolicy
 from .rbac import ADMIN
 
 HANDLER_MODULES = [meta, teams, datasets, pages]
@@ -30,66 +29,6 @@ def _template_dirs() -> list[str]:
     """Ours first, then JupyterHub's own, so portal pages extend its page.html."""
     return [str(resources.files("portal").joinpath("templates")), SHARED_TEMPLATES,
             os.path.join(DATA_FILES_PATH, "templates")]
-
-
-@dataclass(frozen=True)
-class SecurityPolicy:
-    """The security headers of every answer of the service (docs/architecture.md, "Pages and headers").
-
-    Scripts run only from the hub's and the portal's static paths, not from the whole
-    origin: user servers share it (`/user/…`) and serve whatever their users write. Inline
-    scripts run only with the page's nonce. Browsers upload to and download from S3
-    directly (presigned URLs), so that is the one other origin they may connect to.
-    """
-
-    script_paths: tuple[str, ...]
-    storage_origin: str | None = None
-
-    def csp(self, request, nonce: str | None = None) -> str:
-        origin = f"{request.protocol}://{request.host}"
-        scripts = ([f"'nonce-{nonce}'"] if nonce else []) + [origin + p for p in self.script_paths]
-        policy = {
-            "default-src": "'self'", "script-src": " ".join(scripts),
-            "connect-src": " ".join(filter(None, ["'self'", self.storage_origin])),
-            "img-src": "'self' data:",  # Bootstrap draws its icons (close, check, select) as data: SVGs
-            "object-src": "'none'", "base-uri": "'self'", "form-action": "'self'",
-            "frame-ancestors": "'self'",  # no page of the portal inside another site's frame
-        }
-        return "; ".join(f"{name} {value}" for name, value in policy.items())
-
-    def headers(self, request) -> dict[str, str]:
-        return {"Content-Security-Policy": self.csp(request), "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "same-origin"}
-
-
-class _SecurityHeaders(web.OutputTransform):
-    """Puts the policy's headers on every answer: pages, API, static files, errors, redirects.
-    A page's own CSP (with its nonce, set by the renderer) is kept."""
-
-    def __init__(self, request, policy: SecurityPolicy):
-        super().__init__(request)
-        self.request, self.policy = request, policy
-
-    def transform_first_chunk(self, status_code, headers, chunk, finishing):
-        for name, value in self.policy.headers(self.request).items():
-            headers.setdefault(name, value)
-        return status_code, headers, chunk
-
-
-_INLINE_SCRIPT = re.compile(r"<script(?=[\s>])(?![^>]*\ssrc=)")
-
-
-class _NoncedLoader(FileSystemLoader):
-    """JupyterHub's templates with the page's CSP nonce on their inline scripts.
-
-    page.html writes `window.jhdata` (the XSRF token our scripts send) and the requirejs
-    config in a `<script>` outside any block, so no child template can replace it. Only
-    JupyterHub's own templates get the nonce; ours have no inline scripts at all.
-    """
-
-    def get_source(self, environment, template):
-        source, path, uptodate = super().get_source(environment, template)
-        return _INLINE_SCRIPT.sub('<script nonce="{{ csp_nonce }}"', source), path, uptodate
 
 
 class _TemplateUser:
@@ -102,7 +41,7 @@ class _TemplateUser:
 
 def make_renderer(hub_prefix: str, prefix: str, policy: SecurityPolicy):
     *ours, hubs = _template_dirs()
-    env = Environment(loader=ChoiceLoader([*map(FileSystemLoader, ours), _NoncedLoader(hubs)]),
+    env = Environment(loader=ChoiceLoader([*map(FileSystemLoader, ours), NoncedLoader(hubs)]),
                       autoescape=select_autoescape(default=True, default_for_string=True))
 
     def render(handler, template: str, **ns) -> str:
@@ -146,5 +85,5 @@ def make_app(config: PortalConfig, *, hub_api_url: str, api_token: str, prefix: 
         default_handler_class=pages.NotFoundPageHandler,
         static_path=str(resources.files("portal").joinpath("static")), static_url_prefix=prefix + "static/",
         **extra)
-    return web.Application(handlers, transforms=[functools.partial(_SecurityHeaders, policy=policy)],
+    return web.Application(handlers, transforms=[functools.partial(SecurityHeaders, policy=policy)],
                            **settings)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
-from portal.app import SecurityPolicy, make_renderer
+from portal.app import make_renderer
 from portal.config import Profile
 from portal.overview import overview
+from portal.page_security import SecurityPolicy
 from portal.rbac import ADMIN
 from portal.teams import Team
 

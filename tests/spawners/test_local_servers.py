@@ -20,7 +20,8 @@ import pytest
 from portal import config as portal_config
 from portal.ports import free_port
 from tests.conftest import TEST_CONFIG, write_config
-from tests.spawners.servers import Session, start, start_at_once, stop, wait_ready
+from tests.http import TimedSession
+from tests.spawners.servers import start, start_at_once, stop, wait_ready
 
 BIN = Path(sys.executable).parent
 USER = pwd.getpwnam("nobody")
@@ -108,9 +109,9 @@ def local_portal():
             shutil.rmtree(root, ignore_errors=True)
 
 
-def admin_session(p) -> Session:
+def admin_session(p) -> TimedSession:
     """The admin logged in through the login form, as in a browser."""
-    s = Session()
+    s = TimedSession()
     s.get(f"{p.url}hub/login")
     password = (p.data / "secrets" / "password-admin").read_text().strip()
     r = s.post(f"{p.url}hub/login", data={"username": "admin", "password": password, "_xsrf": s.cookies["_xsrf"]})
@@ -118,8 +119,8 @@ def admin_session(p) -> Session:
     return s
 
 
-def api(p, user) -> Session:
-    s = Session()
+def api(p, user) -> TimedSession:
+    s = TimedSession()
     s.headers["Authorization"] = f"token {p.token(user)}"
     s.base = f"{p.url}hub/api"
     return s

@@ -6,7 +6,8 @@ import subprocess
 from portal.tokens import new_token
 from spawners.engine import probe
 from tests.conftest import TEST_CONFIG
-from tests.spawners.servers import Session, containers, inspect, start, stop, wait_ready
+from tests.http import TimedSession
+from tests.spawners.servers import containers, inspect, start, stop, wait_ready
 from tests.spawners.test_containers import QUOTA_REFUSAL
 
 
@@ -17,8 +18,8 @@ def running(container_id: str) -> bool:
     return out.stdout.strip() == "true"
 
 
-def session(p, user) -> Session:
-    s = Session()
+def session(p, user) -> TimedSession:
+    s = TimedSession()
     s.headers["Authorization"] = f"token {new_token(p.data.root, user, str(p.config_path))}"
     s.base = f"{p.url}hub/api"
     return s

@@ -32,7 +32,9 @@ c.JupyterHub.cookie_secret_file = str(data.root / "secrets" / "jupyterhub_cookie
 c.JupyterHub.template_paths = [os.path.join(os.path.dirname(__file__), "templates"), SHARED_TEMPLATES]
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('AIPORTAL_PROXY_API_PORT', '8001')}"
 c.ConfigurableHTTPProxy.auth_token = data.secret("proxy-token")
-c.ConfigurableHTTPProxy.command = [env("AIPORTAL_CHP", "configurable-http-proxy")]
+# through portal.lifeline: the proxy ends with the hub, even when the hub is killed outright
+c.ConfigurableHTTPProxy.command = [sys.executable, "-m", "portal.lifeline",
+                                   env("AIPORTAL_CHP", "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(data.proxy_pid)
 c.JupyterHub.allow_named_servers = True  # app sessions are named servers
 c.JupyterHub.named_server_limit_per_user = cfg.raw["hub"]["named_server_limit"]
@@ -102,14 +104,14 @@ else:
     c.JupyterHub.spawner_class = "spawners.container.ContainerTeamSpawner"
     # Containers outlive a hub restart and are re-attached from the hub's spawner state.
     c.JupyterHub.cleanup_servers = False
-    # Servers on the engine's bridge reach the hub at the host's bridge address; the proxy
-    # and the portal service keep using loopback.
-    c.JupyterHub.hub_ip = "0.0.0.0"
-    c.JupyterHub.hub_connect_ip = "127.0.0.1"
+    # Servers on the engine's bridge reach the hub at the host's bridge address, where
+    # `aiportal up` forwards to the hub on loopback (portal/hub_bridge.py); the hub API
+    # listens on no other interface.
     c.ContainerTeamSpawner.hub_connect_url = f"http://{engines.HOST_ALIASES[engine.backend]}:{c.JupyterHub.hub_port}"
     c.ContainerTeamSpawner.client_kwargs = {"base_url": engine.socket}
     c.ContainerTeamSpawner.engine = engine.backend
     c.ContainerTeamSpawner.homes = str(data.homes)
+    c.ContainerTeamSpawner.accounts = str(data.root / "accounts")  # users' passwd and group files
     c.ContainerTeamSpawner.portal_id = data.instance_id
     c.ContainerTeamSpawner.gpus = list(gpus.inventory(cfg.gpus))
     c.ContainerTeamSpawner.attach_gpus = gpus.cdi_spec_present()

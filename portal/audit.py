@@ -1,5 +1,5 @@
-"""The audit log: every upload, delete, new folder, share link and upload aborted for another
-member, with who and when.
+"""The audit log: every upload, delete, new folder, share link (made or revoked) and upload
+aborted for another member, with who and when.
 
 Kept in the portal database (not in log files) so team admins can read it through the
 API and it survives log rotation.
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from .db import AuditEvent, Database, iso, utcnow
 
-ACTIONS = ("upload", "delete", "folder", "share", "abort")
+ACTIONS = ("upload", "delete", "folder", "share", "revoke", "abort")
 
 
 class AuditLog:

@@ -1,4 +1,5 @@
-"""Datasets: a team's bucket as the portal shows it: keys, pages, links, folders, deletes.
+"""Datasets: a team's bucket as the portal shows it: keys, pages, links, folders, deletes
+(share links: ``shares.py``).
 
 Object bytes never pass through the portal: it lists, checks and signs URLs, and the
 browser moves the data to and from S3 itself (``uploads.py`` holds the multipart side).
@@ -20,7 +21,6 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from .audit import AuditLog
-from .db import iso, utcnow
 from .storage.team_access import TeamAccess
 from .usage import UsageCache
 
@@ -28,7 +28,7 @@ MAX_KEY_BYTES = 1024  # S3's longest key
 MAX_NAME_BYTES = 255  # both SeaweedFS and MinIO refuse a longer name between two '/'
 MAX_FOLDER_NAME_BYTES = MAX_NAME_BYTES - len("__XLDIR__")  # MinIO keeps folder 'x/' as the object 'x__XLDIR__'
 MAX_PAGE = 1000  # S3's most keys in one ListObjectsV2 answer
-MAX_SHARE_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
+MAX_SHARE_SECONDS = 7 * 24 * 3600  # the longest a share link may live (portal/shares.py)
 DOWNLOAD_TTL = timedelta(hours=1)  # long enough for a browser to resume a big download
 MISSING = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
 #: Characters that read as '/', '\\' or '.' (to a person, or once NFKC-normalized, as some
@@ -215,19 +215,6 @@ class Datasets:
         self._stat(place, key)
         return self.access.sign(place.team, place.bucket, "GET", key, DOWNLOAD_TTL,
                                 response_headers={"response-content-disposition": content_disposition(key)})
-
-    def share(self, place: Place, key: str, expires_in) -> dict:
-        """A download link that works without logging in, until it expires."""
-        check_key(key)
-        expires_in = whole(expires_in)
-        if expires_in is None or not 1 <= expires_in <= MAX_SHARE_SECONDS:
-            raise DatasetError(400, f"expires_in: must be whole seconds from 1 to {MAX_SHARE_SECONDS} (7 days)")
-        self._stat(place, key)
-        url = self.access.sign(place.team, place.bucket, "GET", key, timedelta(seconds=expires_in),
-                               response_headers={"response-content-disposition": content_disposition(key)})
-        expires_at = iso(utcnow() + timedelta(seconds=expires_in))
-        self.audit.record(place.user, place.team, "share", key, expires_at=expires_at)
-        return {"url": url, "expires_at": expires_at}
 
     def new_folder(self, place: Place, key) -> tuple[dict, bool]:
         """A folder is an empty object whose key ends with '/', as S3 consoles make them.

@@ -1,5 +1,5 @@
 """The portal's own database: state that is not the hub's (audit log, uploads in progress,
-team S3 keys).
+team S3 keys, share links).
 
 SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
 single-machine default) and PostgreSQL (``database.url`` in portal.yaml). The schema is
@@ -79,6 +79,21 @@ class TeamKey(Base):
     secret_key: Mapped[str] = mapped_column(String(128))
     issued_at: Mapped[datetime] = mapped_column(DateTime)
     installed: Mapped[bool] = mapped_column(Boolean)
+
+
+class Share(Base):
+    """A share link: a key of a team's bucket that anyone holding ``id`` may download
+    until ``expires_at``, unless revoked. ``id`` is the unguessable token in the link."""
+
+    __tablename__ = "shares"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 def _migrate(connection) -> None:

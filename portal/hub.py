@@ -87,6 +87,13 @@ class HubClient:
     async def create_group(self, name: str) -> dict:
         return await self.request("POST", f"/groups/{quote(name, safe='')}")
 
+    async def delete_group(self, name: str) -> None:
+        await self.request("DELETE", f"/groups/{quote(name, safe='')}")
+
+    async def active_users(self) -> list[dict]:
+        """Users with an active server (starting, running or stopping), their servers included."""
+        return [u async for page in self.pages("/users?state=active") for u in page]
+
     async def set_group_properties(self, name: str, properties: dict) -> dict:
         return await self.request("PUT", f"/groups/{quote(name, safe='')}/properties", properties)
 

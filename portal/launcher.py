@@ -6,6 +6,13 @@ the portal service), prints where to log in, and on Ctrl-C or SIGTERM stops ever
 started in order, so no `weed`, proxy, service or local server process is left behind.
 Server containers are the exception on purpose: they keep running and the next start
 re-attaches them (stop servers in the hub to remove them).
+
+Ctrl-C works even when `aiportal up` was started in the background by a script (which
+starts it with SIGINT ignored): the handler is installed explicitly. A launcher killed
+outright (SIGKILL) takes its children with it: the kernel signals each (``portal.lifeline``),
+and the hub stops its proxy and service as on any SIGTERM. The children are started from
+the main thread, the thread the kernel ties that signal to. Containers reach the hub API
+through the engine's bridge address, forwarded by this process (``portal.hub_bridge``).
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
-from spawners.engine import EngineError, resolve
+from spawners.engine import EngineError, bridge_gateway, resolve
 
 from . import config as portal_config
 from .datadir import DataDir
+from .hub_bridge import HubBridge
+from .lifeline import tied_to_this_thread
 from .ports import free_port, port_is_free
 
 HUB_CONFIG = Path(__file__).resolve().parent.parent / "hub_config" / "jupyterhub_config.py"
@@ -120,6 +129,7 @@ class Portal:
         self.timings: dict[str, float] = {}  # seconds from start() to the hub API / portal ready
         self.engine = None
         self.podman_service = None  # only when this portal started it
+        self.bridge: HubBridge | None = None  # the hub API on the engine's bridge address
 
     def start(self) -> Portal:
         began = time.perf_counter()
@@ -142,24 +152,35 @@ class Portal:
                     wait=False)
             except EngineError as e:
                 raise LaunchError(str(e)) from None
-            # the hub does not need S3 to start (the service waits for it), so start both at once
-            storage_ready = storage.submit(self._start_storage)
+            # the hub does not need S3 to start (the service waits for it), so start both at
+            # once: launched here (the main thread: see portal.lifeline), awaited in a thread
+            self._launch_storage()
+            storage_ready = storage.submit(self.storage.wait_ready) if self.storage else None
+            hub_port = remembered_port(self.data.root / "hub-port")
             env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
                        AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
-                       AIPORTAL_HUB_PORT=str(remembered_port(self.data.root / "hub-port")),
+                       AIPORTAL_HUB_PORT=str(hub_port),
                        AIPORTAL_PROXY_API_PORT=str(free_port()),
                        AIPORTAL_SERVICE_PORT=str(free_port()), AIPORTAL_CHP=proxy, **self.engine.as_env())
             log = open(self.data.root / "logs" / "jupyterhub.log", "ab") if self.quiet else None
             self.hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.data.root,
                 env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
-                start_new_session=True)
-            if self.podman_service is not None:
-                try:
+                start_new_session=True, preexec_fn=tied_to_this_thread())
+            if log:
+                log.close()  # the hub has its own copy
+            try:
+                if self.podman_service is not None:
                     self.podman_service.wait_ready()
-                except EngineError as e:
-                    raise LaunchError(str(e)) from None
-            storage_ready.result()
+                if self.engine.backend != "local":
+                    self.bridge = HubBridge(bridge_gateway(self.engine), hub_port).start()
+            except EngineError as e:
+                raise LaunchError(str(e)) from None
+            except OSError as e:
+                raise LaunchError(f"cannot listen for containers on the {self.engine.backend} bridge "
+                                  f"address, port {hub_port}: {e.strerror}") from None
+            if storage_ready is not None:
+                storage_ready.result()
             wait_http(f"{self.url}hub/api/", 120, self.hub)
             self.timings["hub_api_s"] = time.perf_counter() - began
             wait_http(f"{self.url}services/portal/health", 120, self.hub)
@@ -171,7 +192,7 @@ class Portal:
         storage.shutdown()
         return self
 
-    def _start_storage(self) -> None:
+    def _launch_storage(self) -> None:
         if self.config.storage_endpoint is not None:
             return
         from .storage import SERVERS
@@ -181,7 +202,7 @@ class Portal:
         kind = self.config.storage_type
         extra = ({"s3_bind": "0.0.0.0"} if kind == "seaweedfs" else {"host": "0.0.0.0"}) if reach else {}
         self.storage = SERVERS[kind](self.data.s3, self.config.storage_port, **extra)
-        self.storage.start()
+        self.storage.launch(tied=True)
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the hub (it stops the proxy, the service and local servers), then what we started."""
@@ -198,6 +219,9 @@ class Portal:
             except ProcessLookupError:
                 pass
             self._stop_orphaned_proxy()
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
         if self.podman_service is not None:
             self.podman_service.stop()
             self.podman_service = None
@@ -236,7 +260,10 @@ def _interrupt(*_):
 
 def run(data_dir: str, config_path: str | None, port: int | None) -> int:
     """Foreground `aiportal up`: returns the exit status."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT explicitly: started with `&` from a script, it is inherited as ignored, and
+    # Python then installs no KeyboardInterrupt handler of its own.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     portal = Portal(data_dir, config_path, port)
     try:
         portal.start()

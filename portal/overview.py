@@ -53,3 +53,13 @@ def overview(teams: Iterable[Team], users: Iterable[dict], profiles: Mapping,
                 use.cpu = round(use.cpu + profile.cpu, 3)  # 0.1 + 0.2 CPUs show as 0.3
                 use.memory += profile.memory
     return list(uses.values())
+
+
+def team_servers(team: str, users: Iterable[dict]) -> list[str]:
+    """The active servers of `team` ("user" or "user/server"), from hub user models."""
+    found = []
+    for user in users:
+        for server_name, server in (user.get("servers") or {}).items():
+            if (server.get("user_options") or {}).get("team") == team:
+                found.append(f"{user['name']}/{server_name}" if server_name else user["name"])
+    return sorted(found)

@@ -2,8 +2,10 @@
 
 - operator: the unfiltered `custom:portal:admin` (role portal-operator: the hub admins);
   may do everything, including a team's limits (quotas, profiles, delete policy).
-- team admin: `custom:portal:admin!group=<team>` (role team-admin-<team>); may change the
-  team's members and display name, nothing that raises its own limits.
+- team admin: `custom:portal:admin!group=<team>` (role team-admin-<team>, from portal.yaml),
+  or named in the team's `admins` property (operators change it at run time: the hub 6.1
+  has no REST API for roles); may change the team's members and display name, nothing
+  that raises its own limits, nor who else is an admin.
 - member: membership of the group; may use the team (read it, its data, its servers).
 
 Team-admin roles carry no hub write scope: a hub `groups!group=<team>` scope would let its
@@ -76,16 +78,24 @@ class Caller:
     def is_operator(self) -> bool:
         return ADMIN in self.scopes
 
-    def can(self, scope: str, team: str, members=()) -> bool:
-        """OPERATOR needs the unfiltered admin scope; membership grants READ; otherwise
-        the scope must be held for that group."""
+    def can(self, scope: str, team: str, members=(), admins=()) -> bool:
+        """OPERATOR needs the unfiltered admin scope; membership grants READ; being named
+        in the team's `admins` property (written only by the portal service, at an
+        operator's request or from portal.yaml) grants ADMIN and READ; otherwise the scope
+        must be held for that group."""
         if self.is_operator:
             return True
         if scope == OPERATOR:
             return False
         if scope == READ and self.name in members:
             return True
+        if scope in (READ, ADMIN) and self.name in admins:
+            return True
         return bool(check_scopes({f"{scope}!group={team}"}, self.scopes))
+
+    def may(self, scope: str, team) -> bool:
+        """`can` on a portal.teams.Team: its live members and `admins` property count."""
+        return self.can(scope, team.name, team.members, team.admins)
 
     def filtered_teams(self) -> set[str]:
         """Teams named in the caller's group-filtered portal scopes."""

@@ -11,6 +11,8 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from .lifeline import die_with_parent
+
 
 def take_port(url: str) -> socket.socket:
     """A listening, non-blocking socket on the service URL's address (what tornado's bind_sockets makes)."""
@@ -22,6 +24,8 @@ def take_port(url: str) -> socket.socket:
 
 
 if __name__ == "__main__":
+    if os.getppid() > 1:  # the hub: when it is killed outright, this service goes too
+        die_with_parent(parent=os.getppid())
     listening = take_port(os.environ["JUPYTERHUB_SERVICE_URL"])
 
     import asyncio

@@ -25,8 +25,11 @@ from .datadir import DataDir
 from .datasets import Datasets
 from .db import Database, DatabaseUnavailable
 from .hub import HubError
+from .shares import Shares
+from .signups import Signups
 from .storage import StorageAdminError, store_from_config
 from .storage.team_access import REFUSED, TeamAccess
+from .team_storage import TeamStorage
 from .teams import Team, portal_groups, seed_teams
 from .uploads import Uploads
 from .usage import UsageCache
@@ -34,24 +37,25 @@ from .usage import UsageCache
 log = logging.getLogger("portal")
 
 
-async def ensure_team_storage(hub, store) -> None:
+async def ensure_team_storage(hub, storage: TeamStorage) -> None:
     """A bucket and keys per team, for teams from portal.yaml and teams created in the hub.
 
-    Keys are made here, once, rather than by whichever of the hub (at a spawn) and the
-    service (at a first page) asks first: two processes creating a team's first keys
-    at once could each revoke the other's (MinIO keeps one user per team).
+    Keys are made by the service, once, rather than by whichever of the hub (at a spawn)
+    and the service asks first: two processes creating a team's first keys at once could
+    each revoke the other's (MinIO keeps one user per team). ``TeamStorage.ensure`` is the
+    one place they are made: here, for ``POST /teams``, and at a hub-made group's first use.
     """
     for group in portal_groups(await hub.groups()):
-        team = Team.from_group(group)
-        await asyncio.to_thread(store.ensure_bucket, team.bucket)
-        await asyncio.to_thread(store.team_credentials, team.name, team.bucket)
+        await storage.ensure(group["name"])
 
 
 async def recount_usage(app) -> None:
-    """Recount every team's usage and expire abandoned uploads (one round)."""
+    """Recount every team's usage and expire abandoned uploads (one round). A group made on
+    the hub's admin page since the last round gets its bucket and keys first."""
     hub, store, usage = app.settings["hub"], app.settings["store"], app.settings["usage"]
     for group in portal_groups(await hub.groups()):
         team = Team.from_group(group)
+        await app.settings["team_storage"].ensure(team.name)
         await asyncio.to_thread(usage.recount, team.name, team.bucket, store.client())
     expired = await asyncio.to_thread(app.settings["uploads"].expire)
     if expired:
@@ -101,7 +105,7 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
         for attempt in range(attempts):
             try:
                 await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
-                await ensure_team_storage(hub, app.settings["store"])
+                await ensure_team_storage(hub, app.settings["team_storage"])
                 break
             except Exception as e:
                 if not transient(e):
@@ -141,10 +145,12 @@ async def main(sockets: list[socket.socket]) -> None:
         api_token=os.environ["JUPYTERHUB_API_TOKEN"],
         prefix=os.environ["JUPYTERHUB_SERVICE_PREFIX"], membership_source=membership,
         ready=ready, cookie_secret=os.environ["AIPORTAL_COOKIE_SECRET"],
-        store=store, usage=usage, audit=audit, datasets=Datasets(access, usage, audit),
-        uploads=Uploads(access, db, usage, audit),
+        store=store, team_storage=TeamStorage(store, usage), usage=usage, audit=audit,
+        datasets=Datasets(access, usage, audit),
+        uploads=Uploads(access, db, usage, audit), shares=Shares(db, access, audit),
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"
-                          if membership == "gitlab" else ""))
+                          if membership == "gitlab" else ""),
+        signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None)
     server = HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
     log.info("portal serving on %s", os.environ["JUPYTERHUB_SERVICE_URL"])

@@ -45,6 +45,20 @@ PATCH_SCHEMA = {
 }
 #: The scope a PATCH needs for each field: team admins rename, operators set limits.
 PATCH_RULES = {"display_name": ADMIN, **{field: OPERATOR for field in LIMITS}}
+#: POST /teams (operators only): a name, and what a PATCH may set, plus the first admins.
+CREATE_SCHEMA = {
+    **{k: v for k, v in PATCH_SCHEMA.items() if k != "minProperties"},
+    "required": ["name"],
+    "properties": {
+        **PATCH_SCHEMA["properties"],
+        "name": {"$ref": "#/$defs/name"},
+        "admins": {"type": "array", "items": {"$ref": "#/$defs/username"}, "uniqueItems": True,
+                   "maxItems": 100},
+    },
+}
+#: Spawner backends whose GPU inventory is fixed (one machine): a GPU quota above it is
+#: refused. Elsewhere (Kubernetes, where nodes come and go) it is only a warning.
+FIXED_GPU_BACKENDS = ("auto", "podman", "docker", "local")
 
 
 class TeamError(ValueError):
@@ -122,14 +136,42 @@ def _problem(errors) -> str:
     return f"{where}: {message}"
 
 
+def _validate(schema: dict, body) -> None:
+    errors = sorted(Draft202012Validator(schema).iter_errors(body), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise TeamError(_problem(errors))
+
+
+def validate_create(body, profiles: dict) -> tuple[str, dict, list[str]]:
+    """Check a POST /teams body: (name, properties of the new group, admins to make)."""
+    _validate(CREATE_SCHEMA, body)
+    name, admins = body["name"], sorted(body.get("admins") or ())
+    settings = {k: v for k, v in body.items() if k not in ("name", "admins")}
+    changes = validate_patch(settings, profiles) if settings else {}
+    properties = apply_patch({"display_name": name}, changes)
+    properties["admins"] = admins
+    return name, properties, admins
+
+
+def gpu_quota_problem(changes: dict, inventory: int, backend: str) -> tuple[str | None, bool]:
+    """(what is wrong with the GPU quota of ``changes``, whether it is refused).
+
+    The one place the rule lives: above the machine's ``inventory`` is refused where the
+    backend's GPUs are fixed (FIXED_GPU_BACKENDS), a warning elsewhere."""
+    gpus = (changes.get("quota") or {}).get("gpus")
+    if gpus is None or gpus <= inventory:
+        return None, False
+    message = (f"quota.gpus: {gpus} is more than the {inventory} GPU{'s' if inventory != 1 else ''} "
+               f"this machine has")
+    return message, backend in FIXED_GPU_BACKENDS
+
+
 def validate_patch(body, profiles: dict) -> dict:
     """Check a PATCH body; return the property changes with quantities in bytes.
 
     ``profiles`` are the declared ones: a team may only be given those.
     """
-    errors = sorted(Draft202012Validator(PATCH_SCHEMA).iter_errors(body), key=lambda e: list(map(str, e.path)))
-    if errors:
-        raise TeamError(_problem(errors))
+    _validate(PATCH_SCHEMA, body)
     changes = dict(body)
     if "quota" in changes:
         quota = dict(changes["quota"])

@@ -3,7 +3,7 @@
 `container_spec` is the whole container, built from a resolved profile: a pure function,
 tested by comparing dicts. ContainerTeamSpawner holds only what DockerSpawner does not do:
 GPUs, CPUs and memory within team quotas (the containers' labels are the ledger's record),
-the user's uid and /src, and removing containers that died.
+the user's named account, home and /src, and removing containers that died.
 
 Networking: servers are on the engine's bridge network with their port published on the
 host's 127.0.0.1 only, and reach the hub at the host's bridge address. Services that
@@ -26,7 +26,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Bool, Int, List, Unicode, default
 
 from .engine import HOST_ALIASES
-from .homes import Home, ensure_home
+from .homes import SHELL, Home, ensure_home, home_in_container, write_account
 from .profiles import ResolvedProfile
 from .quotas import Holding, Ledger, server_key
 from .team import TeamSpawnerMixin, refuse
@@ -61,24 +61,41 @@ def via_host(env: dict[str, str], alias: str) -> dict[str, str]:
     return out
 
 
+def home_tmpfs(engine: str, home: Home) -> str:
+    """tmpfs options of an empty home owned by the server's uid (Podman: `U`; Docker takes
+    the kernel's uid= and gid=, which Podman refuses)."""
+    if engine == "podman":
+        return "rw,mode=0700,U"
+    return f"rw,mode=0700,uid={home.uid},gid={home.gid}"
+
+
 def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: str, server: str,
-                   command: list[str], env: dict[str, str], home: Home, gpu_ids: tuple[str, ...] = (),
-                   engine: str = "podman", attach_gpus: bool = False) -> dict:
+                   command: list[str], env: dict[str, str], home: Home, account: Path,
+                   gpu_ids: tuple[str, ...] = (), engine: str = "podman", attach_gpus: bool = False) -> dict:
     """create_container keyword arguments; `host_config` is create_host_config's.
 
-    Dev mode mounts the user's src folder at /src and starts there; prod mode has no
-    mount and starts in the image's /code. The server runs as the user's host uid, with
-    a HOME outside /src (Podman would otherwise make the working directory HOME and fill
-    the user's source folder with dotfiles). `gpu_ids` are always named in
-    NVIDIA_VISIBLE_DEVICES ("void": none) and attached as devices with `attach_gpus`.
-    The labels record what the server holds against its team's quota (see `holdings`).
+    The server runs as the user's host uid, named as the user by the passwd and group files
+    in `account` (mounted read-only over the image's), with HOME /home/<user>. Dev mode
+    mounts the user's home there (it persists on the host) and its src folder at /src, and
+    starts in /src. Prod mode gets neither: an empty home in memory, and the image's /code,
+    so it runs as in production, with no dotfiles of the user's changing its behaviour.
+    `gpu_ids` are always named in NVIDIA_VISIBLE_DEVICES ("void": none) and attached as
+    devices with `attach_gpus`. The labels record what the server holds against its team's
+    quota (see `holdings`).
     """
     dev = profile.mode == "dev"
     gpus = ",".join(gpu_ids)
+    user_home = home_in_container(user)
+    binds = {str(account / "passwd"): {"bind": "/etc/passwd", "mode": "ro"},
+             str(account / "group"): {"bind": "/etc/group", "mode": "ro"}}
+    if dev:
+        binds |= {str(home.path): {"bind": user_home, "mode": "rw"},
+                  str(home.src): {"bind": "/src", "mode": "rw"}}
     host_config = {
         "network_mode": "bridge",
         "port_bindings": {SERVER_PORT: ("127.0.0.1",)},
-        "binds": {str(home.src): {"bind": "/src", "mode": "rw"}} if dev else {},
+        "binds": binds,
+        **({} if dev else {"tmpfs": {user_home: home_tmpfs(engine, home)}}),
         "nano_cpus": int(profile.cpu * 1e9),
         "mem_limit": profile.memory,
         "security_opt": ["no-new-privileges"],
@@ -92,7 +109,8 @@ def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: st
         "command": command,
         "user": f"{home.uid}:{home.gid}",
         "working_dir": "/src" if dev else "/code",
-        "environment": {**env, "HOME": "/tmp", "NVIDIA_VISIBLE_DEVICES": gpus or "void",
+        "environment": {**env, "HOME": user_home, "USER": user, "SHELL": SHELL,
+                        "NVIDIA_VISIBLE_DEVICES": gpus or "void",
                         "CPU_LIMIT": str(profile.cpu), "MEM_LIMIT": str(profile.memory)},
         "labels": {label("portal"): portal, label("team"): profile.team, label("user"): user,
                    label("server"): server, label("profile"): profile.profile, label("gpus"): gpus,
@@ -123,12 +141,15 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
 
     engine = Unicode("podman", config=True, help="podman or docker: how GPUs are requested.")
     homes = Unicode(config=True, help="Folder of the users' homes on the host (<data-dir>/homes).")
+    accounts = Unicode(config=True, help="Folder of the users' passwd and group files on the host, "
+                       "mounted in their containers (default: `accounts` beside `homes`).")
     portal_id = Unicode(config=True, help="Labels this portal's containers; portals sharing an engine "
                         "see only their own.")
     gpus = List(Unicode(), config=True, help="GPU ids of this machine (portal.yaml `gpus` or nvidia-smi).")
     attach_gpus = Bool(False, config=True, help="Attach GPUs as devices; without, only "
                        "NVIDIA_VISIBLE_DEVICES names them (hosts without NVIDIA's CDI spec).")
     home = Any(None, allow_none=True, help="The user's Home on the host, for the current spawn.")
+    account = Any(None, allow_none=True, help="Folder of the user's passwd and group, for the current spawn.")
     concurrent_starts = Int(config=True, help="Servers starting at once; others wait their turn, so a "
                             "rush of users cannot starve the hub and the running servers of CPU. "
                             "Default: the machine's CPU count less one (at least 1).")
@@ -138,6 +159,10 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
     @default("concurrent_starts")
     def _concurrent_starts_default(self):
         return max(1, (os.cpu_count() or 1) - 1)
+
+    @default("accounts")
+    def _accounts_default(self):
+        return str(Path(self.homes).parent / "accounts")
 
     @default("remove")
     def _remove_default(self):
@@ -166,6 +191,7 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
         self.image = profile.image
         try:
             self.home = ensure_home(Path(self.homes), self.user.name)
+            self.account = write_account(Path(self.accounts), self.user.name, self.home)
         except ValueError as e:
             raise refuse(str(e)) from None
         async with self.reserved():  # not delayed by `starting`: refusals come at once
@@ -203,7 +229,7 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
             self.profile, name=self.object_name, portal=self.portal_id, user=self.user.name,
             server=self.name, command=await self.get_command(),
             env=via_host(self.get_env(), HOST_ALIASES[self.engine]), home=self.home,
-            gpu_ids=self.holding.gpus, engine=self.engine, attach_gpus=self.attach_gpus)
+            account=self.account, gpu_ids=self.holding.gpus, engine=self.engine, attach_gpus=self.attach_gpus)
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)
 

@@ -21,6 +21,8 @@ import docker
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
+from portal.lifeline import tied_to_this_thread
+
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 #: How a container on the engine's default bridge network reaches the host (the hub).
 HOST_ALIASES = {"podman": "host.containers.internal", "docker": "host.docker.internal"}
@@ -84,11 +86,32 @@ def probe(socket: str, timeout: float = 3) -> str | None:
     return "podman" if "Libpod-Api-Version" in response.headers else "docker"
 
 
+def bridge_gateway(engine: Engine, timeout: float = 5) -> str:
+    """The host's address on the engine's default bridge network: where containers started
+    there reach the host (``host.containers.internal`` on rootful Podman).
+
+    Podman (netavark) creates its bridge interface only while a container uses it, so
+    this address may not be assigned yet: bind it with IP_FREEBIND.
+    """
+    client = docker.APIClient(base_url=engine.socket, version="1.41", timeout=timeout)
+    try:
+        network = client.inspect_network("podman" if engine.backend == "podman" else "bridge")
+    except (DockerException, RequestException, OSError) as e:
+        raise EngineError(f"cannot read the {engine.backend} bridge network at {engine.socket}: {e}") from None
+    finally:
+        client.close()
+    gateways = [c["Gateway"] for c in (network.get("IPAM") or {}).get("Config") or [] if c.get("Gateway")]
+    if not gateways:
+        raise EngineError(f"the {engine.backend} bridge network {network.get('Name')!r} has no gateway address")
+    return gateways[0]
+
+
 class PodmanService:
     """`podman system service` run for the portal's lifetime, when no socket answered.
 
     Containers do not depend on it (conmon supervises them), so stopping it leaves
-    running servers running.
+    running servers running. It gets SIGTERM when the thread that launched it dies, even
+    when that process is killed outright (``portal.lifeline``).
     """
 
     def __init__(self, socket: str, log_path: Path):
@@ -111,7 +134,8 @@ class PodmanService:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(["podman", "system", "service", "--time=0", self.socket],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=self.log_path.parent, start_new_session=True)
+                                         cwd=self.log_path.parent, start_new_session=True,
+                                         preexec_fn=tied_to_this_thread())
         return self
 
     def wait_ready(self, timeout: float = 15) -> PodmanService:

@@ -4,6 +4,10 @@ A dev container writes into `<homes>/<user>/src` through its /src mount, so thos
 must belong to the user on the host, and stay theirs across restarts. The uid is
 recorded by the filesystem itself: the owner of the user's home. A new user gets the next
 uid above every home's owner, from UID_BASE up, far from the host's own accounts.
+
+Inside a container the uid is a named account: the spawner bind-mounts a passwd and group
+file made here (read-only) over the image's, so `whoami`, `~` and the prompt show the hub
+user name with any image and engine, and nothing in the container runs as root to add it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UID_BASE = 200_000
+SHELL = "/bin/bash"
+#: Accounts kept from a Debian image beside the user's: the owners of the image's own files.
+SYSTEM_PASSWD = ("root:x:0:0:root:/root:/bin/bash\n"
+                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+SYSTEM_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,32 @@ class Home:
     @property
     def src(self) -> Path:
         return self.path / "src"
+
+
+def home_in_container(username: str) -> str:
+    return f"/home/{username}"
+
+
+def account_files(username: str, uid: int, gid: int) -> dict[str, str]:
+    """/etc/passwd and /etc/group of the user's containers: the user, named, with their home
+    and bash, beside root and nobody."""
+    if not username or any(c in username for c in ":/\\") or not username.isprintable() or " " in username:
+        raise ValueError(f"{username!r} cannot name an account")
+    return {"passwd": f"{SYSTEM_PASSWD}{username}:x:{uid}:{gid}:{username}:{home_in_container(username)}:{SHELL}\n",
+            "group": f"{SYSTEM_GROUP}{username}:x:{gid}:\n"}
+
+
+def write_account(accounts: Path, username: str, home: Home) -> Path:
+    """The folder holding the user's passwd and group files (see account_files), rewritten
+    atomically: a running container keeps the file it mounted."""
+    folder = accounts / username
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in account_files(username, home.uid, home.gid).items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        os.replace(tmp, folder / name)
+    return folder
 
 
 def _chown_tree(path: Path, uid: int) -> None:

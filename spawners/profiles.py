@@ -72,9 +72,24 @@ def resolve(options, teams: dict[str, dict], profiles: dict[str, dict]) -> Resol
                            mode=p["mode"], cpu=p["cpu"], memory=p["memory"], gpus=p["gpus"], app=p["app"])
 
 
+#: Chooses the first profile of the team named in the page's fragment (`/hub/spawn#team=NAME`,
+#: the link on a team's card). A fragment, not a query: JupyterHub starts a server at once
+#: when the spawn page gets query arguments, and a link must only open the form.
+PRESELECT_SCRIPT = """<script>
+(function () {
+  var team = new URLSearchParams(location.hash.slice(1)).get("team");
+  document.querySelectorAll("fieldset[data-team]").forEach(function (set) {
+    var first = set.querySelector("input[type=radio]");
+    if (team && set.dataset.team === team && first) { first.checked = true; set.scrollIntoView(); }
+  });
+})();
+</script>"""
+
+
 def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[str, str],
                  notice: str = "") -> str:
-    """The spawn form: one radio per (team, profile) the user may start; `notes` per team."""
+    """The spawn form: one radio per (team, profile) the user may start; `notes` per team.
+    The first profile is chosen, or the first of the team named in the URL's fragment."""
     choices = allowed(teams, profiles)
     banner = f'<div class="alert alert-info" id="spawn-notice">{html.escape(notice)}</div>' if notice else ""
     if not any(choices.values()):
@@ -97,6 +112,7 @@ def options_form(teams: dict[str, dict], profiles: dict[str, dict], notes: dict[
                 f'{html.escape(p["display_name"])} <small>({desc})</small></label></div>')
             first = False
         parts.append("</fieldset>")
+    parts.append(PRESELECT_SCRIPT)
     return "\n".join(parts)
 
 

@@ -62,14 +62,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             names = sorted(set(user.get("groups") or ()) | caller.filtered_teams())
             groups = [g for g in await asyncio.gather(*map(self.hub.group, names)) if g]
         return [Team.from_group(g, self.settings["membership_source"]) for g in portal_groups(groups)
-                if caller.can(READ, g["name"], g.get("users") or ())]
+                if caller.can(READ, g["name"], g.get("users") or (), _admins(g))]
 
     async def get_team(self, name: str) -> Team:
         """The team, or 404 (also for existing teams the caller may not read)."""
         caller = self.caller
         group = await self.hub.group(name) if caller and is_team_name(name) else None
-        if group is None or not caller.can(READ, name, group.get("users") or ()):
+        if group is None or not caller.can(READ, name, group.get("users") or (), _admins(group)):
             raise web.HTTPError(404, f"no team {name[:100]!r}")
+        storage = self.settings.get("team_storage")
+        if storage is not None:  # a group made on the hub's admin page: its bucket and keys at first use
+            await storage.ensure(name)
         return Team.from_group(group, self.settings.get("membership_source", "portal"))
 
     def write_error(self, status_code, **kwargs):
@@ -168,6 +171,10 @@ class APIHandler(BaseHandler):
         self.finish(json.dumps({"status": status_code, "message": message}))
 
 
+def _admins(group: dict) -> list[str]:
+    return list((group.get("properties") or {}).get("admins") or ())
+
+
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
@@ -206,6 +213,6 @@ def team_scope(scope: str):
 
 def require(caller, scope: str, team: Team, what: str = "") -> None:
     """403 unless `caller` holds `scope` on `team`, saying who may."""
-    if not caller.can(scope, team.name, team.members):
+    if not caller.may(scope, team):
         who = "an operator" if scope == OPERATOR else f"{scope} on team {team.name!r}"
         raise web.HTTPError(403, f"{what or 'this'} requires {who}")

@@ -1,4 +1,5 @@
-"""Datasets API and page: browse, upload (multipart), download, share, delete, usage, audit.
+"""Datasets API and page: browse, upload (multipart), download, delete, usage, audit (share
+links: ``shares.py``).
 
 Handlers are thin: they check access (``team_scope``), read the request and run the
 blocking domain calls of ``portal.datasets`` and ``portal.uploads`` in a thread.
@@ -21,7 +22,7 @@ from .pages import PageHandler
 
 def may_delete(caller, team) -> bool:
     """The team's delete_policy: team admins only, or every member."""
-    return team.delete_policy == "members" or caller.can(ADMIN, team.name)
+    return team.delete_policy == "members" or caller.may(ADMIN, team)
 
 
 class DatasetsAPIHandler(APIHandler):
@@ -40,7 +41,7 @@ class DatasetsAPIHandler(APIHandler):
     @property
     def manages_team(self) -> bool:
         """Team admins and operators see and abort every member's uploads."""
-        return self.caller.can(ADMIN, self.team.name)
+        return self.caller.may(ADMIN, self.team)
 
     async def call(self, fn, *args):
         """Run a blocking domain call in a thread; its refusals become JSON errors."""
@@ -112,14 +113,6 @@ class DownloadHandler(DatasetsAPIHandler):
         self.redirect(url, status=307)
 
 
-class SharesHandler(DatasetsAPIHandler):
-    @team_scope(READ)
-    async def post(self, team):
-        body = self.json_object()
-        share = await self.call(self.datasets.share, self.place, body.get("key"), body.get("expires_in"))
-        self.write_json(share, 201)
-
-
 class UsageHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def get(self, team):
@@ -146,6 +139,7 @@ class DatasetsPageHandler(PageHandler):
     async def get(self, team):
         self.render_page("datasets.html", team=self.team, usage=usage_json(self.settings["usage"], self.team),
                          can_delete=may_delete(self.caller, self.team), max_share=MAX_SHARE_SECONDS,
+                         manage_shares=self.caller.may(ADMIN, self.team),
                          page_size=MAX_PAGE)
 
 
@@ -158,7 +152,6 @@ default_handlers = [
     (rf"/api/v1/teams/{TEAM}/uploads/{UPLOAD}", UploadHandler),
     (rf"/api/v1/teams/{TEAM}/uploads/{UPLOAD}/complete", UploadCompleteHandler),
     (rf"/api/v1/teams/{TEAM}/download", DownloadHandler),
-    (rf"/api/v1/teams/{TEAM}/shares", SharesHandler),
     (rf"/api/v1/teams/{TEAM}/usage", UsageHandler),
     (rf"/api/v1/teams/{TEAM}/audit", AuditHandler),
     (rf"/teams/{TEAM}/datasets/?", DatasetsPageHandler),

@@ -10,6 +10,7 @@ from tornado import web
 from ..overview import overview
 from ..rbac import ADMIN, OPERATOR, READ
 from .base import BaseHandler, team_scope
+from .teams import machine_gpus
 
 
 class PageHandler(BaseHandler):
@@ -33,7 +34,10 @@ def operator_scope(method):
 class HomeHandler(PageHandler):
     @web.authenticated
     async def get(self):
-        self.render_page("home.html", teams=await self.readable_teams(), caller=self.caller)
+        signups = self.settings.get("signups")
+        pending = await signups.pending() if signups is not None and self.caller.is_operator else []
+        self.render_page("home.html", teams=await self.readable_teams(), caller=self.caller,
+                         pending_signups=pending)
 
 
 class TeamPageHandler(PageHandler):
@@ -41,7 +45,7 @@ class TeamPageHandler(PageHandler):
     @team_scope(READ)
     async def get(self, team):
         self.render_page("team.html", team=self.team, profiles=self.portal_config.profiles,
-                         can_admin=self.caller.can(ADMIN, team),
+                         can_admin=self.caller.may(ADMIN, self.team),
                          gitlab_group_url=self.settings.get("gitlab_group_url", "").format(team=team))
 
 
@@ -52,11 +56,12 @@ class OverviewHandler(PageHandler):
     @operator_scope
     async def get(self):
         teams = sorted(await self.readable_teams(), key=lambda t: t.name)
-        users = [u async for page in self.hub.pages("/users?state=active") for u in page]
+        users = await self.hub.active_users()
         cache = self.settings["usage"]
         stored = {t.name: usage.bytes for t in teams if (usage := cache.get(t.name))}
         self.render_page("overview.html", uses=overview(teams, users, self.portal_config.profiles, stored),
-                         profiles=self.portal_config.profiles)
+                         profiles=self.portal_config.profiles, declared=set(self.portal_config.teams),
+                         gpu_inventory=await machine_gpus(self))
 
 
 default_handlers = [

@@ -1,5 +1,5 @@
 // The datasets page: browse a team's bucket, upload with presigned multipart parts,
-// download, share, delete, abort unfinished uploads. Bytes go straight between the
+// download, share (and revoke share links), delete, abort unfinished uploads. Bytes go straight between the
 // browser and S3; the portal API only lists, checks and signs. Names are always set with
 // textContent, never as HTML.
 "use strict";
@@ -38,7 +38,10 @@
     const pct = counted && u.quota ? Math.min(100, (100 * u.bytes) / u.quota) : 0;
     $("usage-bar").style.width = `${pct}%`;
     $("usage-bar").classList.toggle("bg-danger", pct >= 90);
+    usageNow = u;
+    showHeld();
   }
+  let usageNow = cfg.usage;
   const refreshUsage = () => api("GET", "/usage").then(showUsage).catch(() => {});
 
   // -- breadcrumb ---------------------------------------------------------------------
@@ -127,11 +130,54 @@
       $("share-url").value = share.url;
       $("share-expires").textContent = new Date(share.expires_at).toLocaleString();
       $("share-result").classList.remove("d-none");
+      loadShares();
     } catch (err) {
       showAlert(err.message);
     }
   });
   $("share-copy").addEventListener("click", () => navigator.clipboard?.writeText($("share-url").value));
+
+  // -- share links ----------------------------------------------------------------------------
+  // The team's active share links (GET /shares), newest first. The one who made a link, team
+  // admins and operators may revoke it; the link then answers a "revoked" page at once.
+  async function loadShares() {
+    let page;
+    try {
+      page = await api("GET", "/shares" + q({limit: cfg.pageSize}));
+    } catch (e) {
+      return; // the listing and its alert are what matter on this page
+    }
+    $("share-list").replaceChildren(...page.items.map(shareRow));
+    $("shares").classList.toggle("d-none", !page.items.length);
+    const more = page._pagination.total - page.items.length;
+    $("shares-more").textContent = more > 0 ? `and ${more} more` : "";
+  }
+
+  function shareRow(s) {
+    const row = el("li", {class: "list-group-item px-0 d-flex align-items-center gap-2 share-link"},
+      el("div", {class: "small text-break me-auto"},
+        el("span", {class: "fw-semibold share-link-key"}, s.key), " ",
+        el("span", {class: "text-body-secondary"},
+          `by ${s.created_by} · expires ${new Date(s.expires_at).toLocaleString()}`), " ",
+        el("a", {class: "share-link-url", href: s.url, rel: "noreferrer"}, "link")));
+    if (s.created_by === cfg.user || cfg.manageShares) {
+      row.append(el("button", {class: "btn btn-sm btn-outline-danger revoke", type: "button",
+        onclick: () => revokeShare(s)}, "Revoke"));
+    }
+    row.dataset.key = s.key;
+    row.dataset.id = s.id;
+    return row;
+  }
+
+  async function revokeShare(s) {
+    try {
+      await api("DELETE", `/shares/${encodeURIComponent(s.id)}`);
+      showAlert(`Revoked the link to ${s.key}`, "success");
+    } catch (e) {
+      showAlert(e.message);
+    }
+    loadShares();
+  }
 
   let deleteKey = null;
   function openDelete(key) {
@@ -191,25 +237,38 @@
     up.bar.classList.toggle("bg-success", state === "done");
   }
 
-  function sent(up) {
+  // Bytes of the parts S3 has acknowledged (a part counts once its PUT succeeded): the one
+  // number behind both the text and the bar, so they agree and never go backwards when a
+  // part is sent again.
+  function acknowledged(up) {
+    if (up.state === "done") return up.file.size;
     let total = 0;
     for (const v of up.loaded.values()) total += v;
     return total;
+  }
+
+  const percent = (done, total) => (total ? Math.floor((100 * done) / total) : 100);
+
+  // Text, width and aria-valuenow of a bar from one (done, total), in the same frame; the
+  // bar has no width transition, so what is drawn is what the text says.
+  function drawProgress(bar, text, done, total) {
+    const pct = percent(done, total);
+    bar.style.transition = "none";
+    bar.style.width = `${pct}%`;
+    bar.parentElement.setAttribute("aria-valuenow", String(pct));
+    text.textContent = `${human(done)} of ${human(total)} (${pct}%)`;
   }
 
   function progress() {
     let total = 0, done = 0;
     for (const up of uploads) {
       if (up.state === "cancelled") continue;
-      const bytes = up.state === "done" ? up.file.size : sent(up);
+      const bytes = acknowledged(up);
       total += up.file.size;
       done += bytes;
-      up.bar.style.width = `${up.file.size ? (100 * bytes) / up.file.size : up.state === "done" ? 100 : 0}%`;
+      if (["sending", "done"].includes(up.state)) drawProgress(up.bar, up.status, bytes, up.file.size);
     }
-    const pct = total ? (100 * done) / total : 100;
-    $("total-progress").style.width = `${pct}%`;
-    $("total-progress").parentElement.setAttribute("aria-valuenow", String(Math.round(pct)));
-    $("total-text").textContent = `${human(done)} of ${human(total)}`;
+    drawProgress($("total-progress"), $("total-text"), done, total);
   }
 
   function pump() {
@@ -230,6 +289,8 @@
       if (up.state === "cancelled") { abort(up); return; }
       up.queue = up.info.parts.slice();
       setState(up, "sending");
+      progress();
+      scheduleUnfinished();
     } catch (e) {
       if (up.state !== "cancelled") setState(up, "failed", e.message);
     } finally {
@@ -247,7 +308,6 @@
     const xhr = new XMLHttpRequest();
     up.xhrs.add(xhr);
     xhr.open("PUT", part.url);
-    xhr.upload.onprogress = (e) => { up.loaded.set(part.number, e.loaded); progress(); };
     const finish = (ok) => {
       inFlight--;
       up.xhrs.delete(xhr);
@@ -318,6 +378,12 @@
     pump();
   }
 
+  let unfinishedTimer = null;
+  function scheduleUnfinished() {
+    clearTimeout(unfinishedTimer);
+    unfinishedTimer = setTimeout(loadUnfinished, 500);
+  }
+
   let reloadTimer = null;
   function scheduleReload() {
     clearTimeout(reloadTimer);
@@ -325,10 +391,13 @@
   }
 
   // -- unfinished uploads -----------------------------------------------------------------------
-  // Uploads started earlier or in another window hold their size of the storage quota until
-  // they are completed, aborted or expire. The API lists the ones the caller may abort: their
-  // own, or every member's for team admins. This page's own live uploads are left out here:
-  // they have their Cancel button above.
+  // Uploads started earlier, in another window or in a tab since closed hold their size of the
+  // storage quota until they are completed, cancelled or dropped by the portal. The API lists
+  // the ones the caller may cancel: their own, or every member's for team admins. This page's
+  // own live uploads are left out of the list (they have their Cancel button above) but not
+  // out of the storage held, shown beside the usage.
+  const held = {bytes: 0, count: 0, more: false};
+
   async function loadUnfinished() {
     let page;
     try {
@@ -342,6 +411,24 @@
     $("unfinished").classList.toggle("d-none", !items.length);
     const more = page._pagination.total - page.items.length;
     $("unfinished-more").textContent = more > 0 ? `and ${more} more` : "";
+    held.bytes = page.items.reduce((sum, u) => sum + u.size, 0);
+    held.count = page.items.length;
+    held.more = more > 0;
+    showHeld();
+  }
+
+  // The storage held by unfinished uploads, beside the usage: text, and a second segment of
+  // the usage bar (it counts against the quota as stored bytes do).
+  function showHeld() {
+    const box = $("usage-held");
+    box.classList.toggle("d-none", !held.count);
+    box.textContent = held.count
+      ? `+ ${held.more ? "at least " : ""}${human(held.bytes)} held by ${held.count} upload${held.count === 1 ? "" : "s"} in progress`
+      : "";
+    const u = usageNow;
+    const used = u.bytes !== null && u.quota ? Math.min(100, (100 * u.bytes) / u.quota) : 0;
+    const pct = u.quota ? Math.min(100 - used, (100 * held.bytes) / u.quota) : 0;
+    $("usage-held-bar").style.width = `${held.count ? pct : 0}%`;
   }
 
   function unfinishedRow(u) {
@@ -349,18 +436,23 @@
     const row = el("li", {class: "list-group-item px-0 d-flex align-items-center gap-2 unfinished"},
       el("div", {class: "small text-break me-auto"},
         el("span", {class: "fw-semibold unfinished-key"}, u.key), " ",
-        el("span", {class: "text-body-secondary"}, `${human(u.size)} · ${u.user} · started ${when(u.created_at)}`
-          + ` · last part ${when(u.last_activity_at)} · aborted by itself ${when(u.idle_expires_at)} if no part arrives`)),
-      el("button", {class: "btn btn-sm btn-outline-danger abort", type: "button", onclick: () => abortUnfinished(u)}, "Abort"));
+        el("span", {class: "text-body-secondary"}, "started by ", el("span", {class: "unfinished-user"}, u.user),
+          ` ${when(u.created_at)} · holds `, el("span", {class: "unfinished-size"}, human(u.size)),
+          ` · last part ${when(u.last_activity_at)}`), el("br"),
+        el("span", {class: "text-body-secondary unfinished-expiry"},
+          `The portal drops it at ${when(u.idle_expires_at)} unless a part arrives before.`)),
+      el("button", {class: "btn btn-sm btn-outline-danger abort", type: "button", onclick: () => abortUnfinished(u)}, "Cancel"));
     row.dataset.id = u.id;
     row.dataset.key = u.key;
+    row.dataset.user = u.user;
+    row.dataset.size = String(u.size);
     return row;
   }
 
   async function abortUnfinished(u) {
     try {
       await api("DELETE", `/uploads/${encodeURIComponent(u.id)}`);
-      showAlert(`Aborted the upload of ${u.key}`, "success");
+      showAlert(`Cancelled the upload of ${u.key} (${human(u.size)} released)`, "success");
     } catch (e) {
       showAlert(e.message);
     }
@@ -436,4 +528,5 @@
   showUsage(cfg.usage);
   load();
   loadUnfinished();
+  loadShares();
 })();

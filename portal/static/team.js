@@ -1,5 +1,6 @@
 // The team page: a team admin renames the team and adds and removes members (after a
-// confirmation). Limits are shown read-only: only operators set them, on the overview.
+// confirmation); an operator also makes and unmakes team admins. Limits are shown
+// read-only: only operators set them, on the overview.
 "use strict";
 
 (() => {
@@ -23,6 +24,11 @@
     e.preventDefault();
     act("PUT", `${api}/members/${encodeURIComponent(new FormData(e.target).get("user").trim())}`);
   });
+
+  // Operators only: make or unmake a team admin (the team's `admins`, kept by the portal).
+  document.querySelectorAll(".set-admin").forEach((button) => button.addEventListener("click", () => {
+    act("PUT", `${api}/members/${encodeURIComponent(button.dataset.user)}`, {admin: button.dataset.admin === "true"});
+  }));
 
   const modal = document.getElementById("remove-modal");
   let removing = null;

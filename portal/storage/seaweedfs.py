@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -57,6 +58,7 @@ class SeaweedServer(ServerProcess):
     kind = "seaweedfs"
     log_name = "weed.log"
     stop_grace = 2.0  # weed does not exit on SIGTERM; SIGKILL follows
+    death_signal = signal.SIGKILL  # no one is left to follow a SIGTERM up
 
     def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1",
                  binary: Path | None = None, start_timeout: float = 60.0, s3_bind: str | None = None):

@@ -20,6 +20,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from ..lifeline import tied_to_this_thread
 from ..ports import port_is_free
 from .credentials import Credentials, load_or_create
 
@@ -43,6 +44,8 @@ class ServerProcess:
     kind: ClassVar[str]
     log_name: ClassVar[str]
     stop_grace: ClassVar[float] = 2.0
+    #: what a server launched with ``tied`` gets when the launching thread dies
+    death_signal: ClassVar[int] = signal.SIGTERM
 
     def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1",
                  start_timeout: float = 60.0):
@@ -51,6 +54,7 @@ class ServerProcess:
         self.host = host
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen | None = None
+        self._started = 0.0
         self._admin: Credentials | None = None
 
     # -- public API -------------------------------------------------------------
@@ -94,6 +98,15 @@ class ServerProcess:
         return open_store(self.kind, self.endpoint, self.admin, keys=keys, **self.store_options, **options)
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self, tied: bool = False) -> None:
+        """Start the process without waiting for S3 to answer (see ``wait_ready``).
+
+        ``tied``: the server gets ``death_signal`` when the calling thread dies, even when
+        killed outright (``portal.lifeline``); `aiportal up` launches it from its main thread.
+        """
         if self.running:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -102,21 +115,24 @@ class ServerProcess:
             raise StorageServerError(f"{self.kind}: port {self.port} is already in use")
         argv, env = self._command(admin)
         log.info("starting %s: %s", self.kind, " ".join(argv))
-        started = time.monotonic()
+        self._started = time.monotonic()
         with open(self.log_path, "ab") as logf:
             self._proc = subprocess.Popen(
                 argv, env={**os.environ, **env}, cwd=self.data_dir,
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=tied_to_this_thread(self.death_signal) if tied else None,
             )
         atexit.register(self.stop)
+
+    def wait_ready(self) -> None:
+        """Return once S3 answers the admin keys; on failure stop the server and raise."""
         try:
-            self._wait_ready(admin, started + self.start_timeout)
+            self._wait_ready(self.admin, self._started + self.start_timeout)
         except BaseException:
             self.stop()
             raise
         log.info("%s answered at %s after %.1fs", self.kind, self.endpoint,
-                 time.monotonic() - started)
+                 time.monotonic() - self._started)
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

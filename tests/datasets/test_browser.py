@@ -12,6 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from portal.uploads import human as portal_human
 from tests.browser import chromium, login
 from tests.datasets.conftest import open_uploads, unique
 from tests.http import HTTP_TIMEOUT
@@ -50,8 +51,8 @@ def test_upload_50_mb_with_progress_then_download_the_same_bytes(seaweedfs_porta
     row.locator(".progress-bar").wait_for(state="visible", timeout=30_000)
     page.screenshot(path=str(artifacts / "datasets-uploading.png"), full_page=True)
     page.wait_for_selector("#upload-list li[data-key='browser/scan-50mb.bin'][data-state=done]", timeout=120_000)
-    assert page.locator("#total-progress").get_attribute("style").replace(" ", "") == "width:100%;"
-    assert page.locator("#total-text").inner_text() == "47.7 MiB of 47.7 MiB"
+    assert snapshot(page, "#uploads")["width"] == "100%"
+    assert page.locator("#total-text").inner_text() == "47.7 MiB of 47.7 MiB (100%)"
     page.wait_for_selector("tr[data-key='browser/scan-50mb.bin']")
     page.screenshot(path=str(artifacts / "datasets-uploaded.png"), full_page=True)
     assert site.admin_s3._list_multipart_uploads("team-a", prefix="browser/scan-50mb.bin").uploads == []
@@ -116,6 +117,58 @@ def test_share_new_folder_and_delete_with_confirmation(seaweedfs_portal, page):
     page.wait_for_selector("tr[data-key='ui/results/']", state="detached")
     assert "Deleted ui/results/ and the 2 objects in it" in page.locator("#datasets-alert").inner_text()
     assert list(site.admin_s3.list_objects("team-a", prefix="ui/", recursive=True)) == []
+
+
+def open_link(browser, url: str):
+    """Open a share link in a new, logged-out browser session, which downloads the file."""
+    context = browser.new_context(accept_downloads=True)
+    visitor = context.new_page()
+    with visitor.expect_download(timeout=30_000) as info:
+        try:
+            visitor.goto(url)
+        except Exception as e:  # a navigation that turns into a download is aborted by design
+            assert "Download is starting" in str(e) or "ERR_ABORTED" in str(e), e
+    return context, visitor, info
+
+
+def test_share_copy_open_logged_out_revoke_then_the_link_is_dead(seaweedfs_portal, page, artifacts, tmp_path):
+    site = seaweedfs_portal
+    key = unique("journey.txt")
+    site.admin_s3.put_object("team-a", key, io.BytesIO(b"journey bytes"), 13)
+    open_folder(page, site, key.split("/")[0] + "/")
+    page.locator(f"tr[data-key='{key}'] .share").click()
+    page.wait_for_selector("#share-modal.show")
+    page.click("#share-form button[type=submit]")
+    page.wait_for_selector("#share-result:not(.d-none)")
+    url = page.input_value("#share-url")
+    assert url.startswith(f"{site.portal.url}services/portal/s/") and len(url) < 120  # short, the portal's host
+    page.click("#share-copy")
+    page.screenshot(path=str(artifacts / "share-dialog.png"), full_page=True, animations="disabled")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#share-modal", state="hidden")
+    row = page.locator("#share-list li", has=page.locator(f"a[href='{url}']"))
+    row.wait_for()
+    assert key in row.inner_text() and "by admin" in row.inner_text()
+    page.screenshot(path=str(artifacts / "share-listed.png"), full_page=True)
+
+    context, visitor, info = open_link(page.context.browser, url)
+    saved = tmp_path / "journey.txt"
+    info.value.save_as(saved)
+    assert info.value.suggested_filename == "journey.txt" and saved.read_bytes() == b"journey bytes"
+    context.close()
+
+    row.locator(".revoke").click()
+    row.wait_for(state="detached")
+    assert f"Revoked the link to {key}" in page.locator("#datasets-alert").inner_text()
+    page.screenshot(path=str(artifacts / "share-revoked-list.png"), full_page=True)
+    context = page.context.browser.new_context()
+    visitor = context.new_page()
+    answer = visitor.goto(url)
+    assert answer.status == 410
+    assert visitor.locator("h1").inner_text() == "Link revoked"
+    visitor.screenshot(path=str(artifacts / "share-revoked-page.png"), full_page=True)
+    context.close()
+    assert page.csp_errors == []
 
 
 def test_team_pages_link_to_datasets(seaweedfs_portal, page):
@@ -247,3 +300,144 @@ def test_unfinished_uploads_are_listed_and_aborted(seaweedfs_portal, page, artif
     finally:
         for session, upload_id in started:
             session.delete(f"{session.base}/uploads/{upload_id}")
+
+
+# -- progress, and uploads left by a closed tab ----------------------------------------------------
+
+MiB = 2**20
+
+
+def human(nbytes: int) -> str:
+    """As the page writes sizes (portal.js)."""
+    return f"{nbytes} B" if nbytes < 1024 else portal_human(nbytes)
+
+
+def snapshot(page, box: str) -> dict:
+    """A bar and its text read in one go: the text, the bar's width as set and as drawn (a
+    fraction of its track), and aria-valuenow. ``box``: the upload card or one file's row."""
+    return page.locator(box).first.evaluate("""box => {
+        const bar = box.querySelector('.progress-bar');
+        const text = box.querySelector('#total-text') || box.querySelector('.status');
+        return {text: text.textContent, width: bar.style.width,
+                aria: bar.parentElement.getAttribute('aria-valuenow'),
+                drawn: bar.getBoundingClientRect().width / bar.parentElement.getBoundingClientRect().width};
+    }""")
+
+
+def hold_parts(page, pattern: str, let_through: int = 0) -> list:
+    """Hold the part PUTs matching ``pattern`` (after the first ``let_through``) until the test
+    continues them; CORS preflights pass."""
+    held, passed = [], []
+
+    def handle(route):
+        if route.request.method != "PUT":
+            route.continue_()
+        elif len(passed) < let_through:
+            passed.append(route.request.url)
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(pattern, handle)
+    return held
+
+
+def wait_held(page, held: list, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(held) < count:
+        assert time.monotonic() < deadline, f"{len(held)} part(s) sent, {count} expected"
+        page.wait_for_timeout(100)  # lets Playwright deliver the route events
+
+
+def test_progress_text_and_bar_agree_at_every_acknowledged_part(seaweedfs_portal, page, artifacts, tmp_path):
+    site = seaweedfs_portal
+    key = unique("progress.bin")
+    folder = key.split("/")[0] + "/"
+    size = 40 * MiB  # 5 parts of 8 MiB, 4 in flight at a time
+    source = tmp_path / "progress.bin"
+    source.write_bytes(os.urandom(size))
+    pattern = f"**/team-a/{key}?*partNumber=*"
+    held = hold_parts(page, pattern)
+    try:
+        open_folder(page, site, folder)
+        page.set_input_files("#file-input", str(source))
+        row = f"#upload-list li[data-key='{key}']"
+        wait_held(page, held, 4)
+        for box in ("#uploads", row):
+            shown = snapshot(page, box)
+            assert shown["text"] == f"0 B of {human(size)} (0%)" and shown["width"] == "0%" and shown["aria"] == "0"
+        for n in range(1, 6):
+            wait_held(page, held, 1)
+            held.pop(0).continue_()
+            pct = 20 * n
+            text = f"{human(n * 8 * MiB)} of {human(size)} ({pct}%)"
+            expect(page.locator("#total-text")).to_have_text(text, timeout=30_000)
+            for box in ("#uploads", row):  # the total and the file's own row, drawn at once
+                shown = snapshot(page, box)
+                assert shown["text"] == text and shown["width"] == f"{pct}%" and shown["aria"] == str(pct), shown
+                assert abs(shown["drawn"] - pct / 100) < 0.01, shown  # no bar lagging behind its text
+            if n == 2:
+                page.screenshot(path=str(artifacts / "datasets-progress-agrees.png"), full_page=True)
+        page.wait_for_selector(f"{row}[data-state=done]", timeout=30_000)
+    finally:
+        page.unroute(pattern)
+    assert site.admin_s3.stat_object("team-a", key).size == size
+
+
+def test_upload_of_a_closed_tab_is_listed_with_its_user_and_size_and_cancelled(
+        seaweedfs_portal, page, artifacts, tmp_path):
+    site = seaweedfs_portal
+    admin = site.api("admin")
+    key = unique("closed-tab.bin")
+    folder = key.split("/")[0] + "/"
+    size = 40 * MiB
+    source = tmp_path / "closed-tab.bin"
+    source.write_bytes(os.urandom(size))
+
+    def held_by_uploads() -> tuple[int, int]:
+        items = admin.get(f"{admin.base}/uploads", params={"limit": 100}).json()["items"]
+        return sum(u["size"] for u in items), len(items)
+
+    tab = page.context.new_page()  # the tab that will be closed mid-upload
+    hold_parts(tab, f"**/team-a/{key}?*partNumber=*", let_through=1)
+    tab.goto(f"{site.portal.url}services/portal/teams/team-a/datasets?prefix={folder}")
+    tab.wait_for_selector("#listing")
+    tab.set_input_files("#file-input", str(source))
+    expect(tab.locator("#total-text")).to_have_text(f"{human(8 * MiB)} of {human(size)} (20%)", timeout=30_000)
+    tab.screenshot(path=str(artifacts / "datasets-closed-tab-before-closing.png"), full_page=True)
+    tab.close()  # mid-upload: one part in S3, the others never sent
+    assert open_uploads(site, key)
+
+    try:
+        open_folder(page, site, folder)  # the other tab
+        row = page.locator(f"#unfinished-list li[data-key='{key}']")
+        expect(row).to_be_visible()
+        assert row.locator(".unfinished-user").inner_text() == "admin"
+        assert row.locator(".unfinished-size").inner_text() == human(size)
+        assert "The portal drops it at" in row.locator(".unfinished-expiry").inner_text()
+        total, count = held_by_uploads()
+        assert total >= size
+        label = f"+ {human(total)} held by {count} upload{'' if count == 1 else 's'} in progress"
+        expect(page.locator("#usage-held")).to_have_text(label)
+        held_width = page.locator("#usage-held-bar").evaluate("b => b.getBoundingClientRect().width")
+        assert held_width > 0
+        page.screenshot(path=str(artifacts / "datasets-closed-tab-listed.png"), full_page=True)
+
+        row.locator(".abort").click()
+        expect(row).to_have_count(0)
+        assert open_uploads(site, key) == []  # its parts are gone from S3
+        assert held_by_uploads() == (total - size, count - 1)  # and its reservation released
+        released = page.locator("#usage-held")
+        if count == 1:
+            expect(released).to_be_hidden()
+        else:
+            expect(released).to_have_text(f"+ {human(total - size)} held by {count - 1} "
+                                          f"upload{'' if count == 2 else 's'} in progress")
+        assert page.locator("#usage-held-bar").evaluate("b => b.getBoundingClientRect().width") < held_width
+        page.screenshot(path=str(artifacts / "datasets-closed-tab-cancelled.png"), full_page=True)
+        assert page.csp_errors == []
+    finally:
+        for upload in admin.get(f"{admin.base}/uploads", params={"limit": 100}).json()["items"]:
+            if upload["key"] == key:
+                admin.delete(f"{admin.base}/uploads/{upload['id']}")
+

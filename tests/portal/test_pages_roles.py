@@ -59,7 +59,7 @@ def test_team_admin_manages_members_and_the_name_and_sees_limits_read_only(porta
         page.fill("#member-form input[name=user]", "nobody-signed-up")
         page.click("#member-form button[type=submit]")
         page.wait_for_selector("#team-alert.alert-danger")
-        assert "must sign up first" in page.locator("#team-alert").inner_text()
+        assert "no such user 'nobody-signed-up'" in page.locator("#team-alert").inner_text()
 
         page.click("li[data-member=carol] .remove-member")
         page.wait_for_selector("#remove-modal.show")
@@ -145,6 +145,8 @@ def test_operator_overview_shows_every_team_with_usage_and_edits_limits(portal, 
         page.screenshot(path=str(artifacts / "overview-edit-limits.png"), animations="disabled")
         with page.expect_navigation():
             form.locator("button[type=submit]").click()
+        page.wait_for_selector("#overview-alert.alert-success")
+        assert page.locator("#overview-alert").inner_text() == "Limits of team-a saved."
         assert use(page, "team-a", "gpus") == "0 of 3"
         row = page.locator("tr[data-team=team-a]")
         assert row.locator("[data-limit=profiles] [data-profile]").evaluate_all(

@@ -75,7 +75,8 @@ def test_names_with_html_are_text_on_every_page():
         render("team.html", operator, team=team(), profiles=PROFILES, can_admin=True, gitlab_group_url=""),
         render("home.html", operator, teams=[team()], caller=None),
         render("overview.html", operator, uses=overview([team()], [], PROFILES, {}), profiles=PROFILES),
-        render("datasets.html", operator, team=team(), usage={}, can_delete=True, max_share=1, page_size=1),
+        render("datasets.html", operator, team=team(), usage={}, can_delete=True, max_share=1, page_size=1,
+               manage_shares=False),
     ]
     for html in pages:
         assert not Elements(html).find("img", src="x")

@@ -182,7 +182,7 @@ def test_405_names_the_allowed_methods(api):
     bob = api("bob")
     r = bob.post(f"{bob.base}/teams/team-a", json={}, timeout=10)
     assert r.status_code == 405 and r.json()["status"] == 405
-    assert r.headers["Allow"] == "GET, PATCH"
+    assert r.headers["Allow"] == "GET, DELETE, PATCH"
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=-1", "limit=x", "offset=-1", "offset=1e3"])

@@ -40,7 +40,10 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET /teams/{team}":                                       (401, 401, 404, 200, 200, 200, 404),
     "PATCH /teams/{team} [display_name]":                      (401, 401, 404, 403, 200, 200, 404),
     "PATCH /teams/{team} [limits]":                            (401, 401, 404, 403, 403, 200, 404),
+    "POST /teams":                                             (401, 401, 403, 403, 403, 201, 403),
+    "DELETE /teams/{team}":                                    (401, 401, 404, 403, 403, 200, 404),
     "PUT /teams/{team}/members/{user}":                        (401, 401, 404, 403, 200, 200, 404),
+    "PUT /teams/{team}/members/{user} [admin]":                (401, 401, 404, 403, 403, 200, 404),
     "DELETE /teams/{team}/members/{user}":                     (401, 401, 404, 403, 200, 200, 404),
     "GET /teams/{team}/datasets":                              (401, 401, 404, 200, 200, 200, 404),
     "DELETE /teams/{team}/datasets [delete_policy=admins]":    (401, 401, 404, 403, 200, 200, 404),
@@ -59,6 +62,10 @@ EXPECTED: dict[str, tuple[int, ...]] = {
                                                                (401, 401, 404, 404, 404, 404, 404),
     "GET /teams/{team}/download":                              (401, 401, 404, 307, 307, 307, 404),
     "POST /teams/{team}/shares":                               (401, 401, 404, 201, 201, 201, 404),
+    "GET /teams/{team}/shares":                                (401, 401, 404, 200, 200, 200, 404),
+    "DELETE /teams/{team}/shares/{share_id} [own share]":      (401, 401, 404, 200, 200, 200, 404),
+    "DELETE /teams/{team}/shares/{share_id} [a member's share]":
+                                                               (401, 401, 404, 403, 200, 200, 404),
     "GET /teams/{team}/usage":                                 (401, 401, 404, 200, 200, 200, 404),
     "GET /teams/{team}/audit":                                 (401, 401, 404, 403, 200, 200, 404),
 }
@@ -102,9 +109,12 @@ class Cell:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     response: requests.Response | None = None  # the cell's answer, for the restores
+    made_team: str | None = None  # a team the cell's set-up created (DELETE /teams/{team})
 
     @property
     def team(self) -> str:
+        if self.made_team:
+            return self.made_team
         return "team-c" if self.key.endswith("[delete_policy=members]") else "team-a"
 
     @property
@@ -211,6 +221,42 @@ def _(cell):
     return "PUT", f"/teams/{cell.team}/members/erin", {}
 
 
+@builds("PUT /teams/{team}/members/{user} [admin]")
+def _(cell):
+    def restore():  # dave (a plain member of team-a) is made an admin by the allowed cells
+        if "dave" in cell.as_operator("GET", f"/teams/{cell.team}", 200).json()["admins"]:
+            cell.as_operator("PUT", f"/teams/{cell.team}/members/dave", 200, json={"admin": False})
+
+    cell.cleanups.append(restore)
+    return "PUT", f"/teams/{cell.team}/members/dave", {"json": {"admin": True}}
+
+
+def _remove_team(cell, name: str):
+    r = cell.site.call("DELETE", f"{cell.site.api}/teams/{name}", cell.site.token("admin"),
+                       params={"delete_data": "true"})
+    if r.status_code not in (200, 404):
+        cell.problems.append(f"deleting team {name} afterwards: {r.status_code} {r.text[:200]}")
+
+
+@builds("POST /teams")
+def _(cell):
+    name = f"matrix-new-{cell.n}"
+    cell.cleanups.append(lambda: _remove_team(cell, name))
+    return "POST", "/teams", {"json": {"name": name, "display_name": "Made by a cell", "quota": {"gpus": 1}}}
+
+
+@builds("DELETE /teams/{team}")
+def _(cell):
+    """A team of its own (alice its admin, bob a member), so that an allowed cell deletes
+    nothing another cell uses."""
+    name = f"matrix-del-{cell.n}"
+    cell.as_operator("POST", "/teams", 201, json={"name": name, "admins": ["alice"]})
+    cell.made_team = name
+    cell.cleanups.append(lambda: _remove_team(cell, name))
+    cell.as_operator("PUT", f"/teams/{name}/members/bob", 200)
+    return "DELETE", f"/teams/{name}", {}
+
+
 @builds("DELETE /teams/{team}/members/{user}")
 def _(cell):
     def restore():  # dave (team-a) is removed by the allowed cells
@@ -297,6 +343,42 @@ def _(cell):
 def _(cell):
     cell.site.put_object(cell.team, cell.prefix + "shared.txt")
     return "POST", f"/teams/{cell.team}/shares", {"json": {"key": cell.prefix + "shared.txt", "expires_in": 60}}
+
+
+def _share(cell, user: str, revoked: bool = True) -> str:
+    """A share link made by ``user``; with ``revoked``, the cell's request revokes it if
+    allowed, and a refused one must have left it active."""
+    cell.site.put_object(cell.team, cell.prefix + "shared.txt")
+    r = cell.site.call("POST", f"{cell.site.api}/teams/{cell.team}/shares", cell.site.token(user),
+                       json={"key": cell.prefix + "shared.txt", "expires_in": 600})
+    assert r.status_code == 201, r.text
+    share_id = r.json()["id"]
+
+    def check():
+        active = cell.as_operator("GET", f"/teams/{cell.team}/shares", 200, params={"limit": 1000}).json()["items"]
+        if (cell.response.status_code == 200) == (share_id in [s["id"] for s in active]):
+            cell.problems.append(f"answered {cell.response.status_code}, yet the link is "
+                                 f"{'still' if cell.response.status_code == 200 else 'no longer'} active")
+
+    if revoked:
+        cell.cleanups.append(check)
+    return share_id
+
+
+@builds("GET /teams/{team}/shares")
+def _(cell):
+    _share(cell, "bob", revoked=False)
+    return "GET", f"/teams/{cell.team}/shares", {}
+
+
+@builds("DELETE /teams/{team}/shares/{share_id} [own share]")
+def _(cell):
+    return "DELETE", f"/teams/{cell.team}/shares/{_share(cell, cell.owner)}", {}
+
+
+@builds("DELETE /teams/{team}/shares/{share_id} [a member's share]")
+def _(cell):
+    return "DELETE", f"/teams/{cell.team}/shares/{_share(cell, 'dave')}", {}
 
 
 @builds("GET /teams/{team}/usage")
@@ -430,7 +512,7 @@ def test_upload_listing_shows_own_or_every_members_uploads(security_portal, role
 def test_undocumented_methods_answer_405_with_allow(security_portal):
     """Every path of the document answers its other methods with 405 naming the documented ones."""
     doc = security_portal.call("GET", f"{security_portal.api}/openapi.json").json()
-    values = {"team": "team-a", "user": "bob", "upload_id": "0"}
+    values = {"team": "team-a", "user": "bob", "upload_id": "0", "share_id": "0"}
     wrong = []
     for path, item in doc["paths"].items():
         documented = {m.upper() for m in item if m in METHODS}

@@ -51,7 +51,10 @@ def test_dev_server_works_in_src_as_the_user(portal, token, stop_all):
     c = inspect(portal, "bob", "dev")
     assert c["Config"]["User"] == f"{written.st_uid}:{written.st_gid}"
     assert c["Config"]["WorkingDir"] == "/src"
-    assert [(m["Source"], m["Destination"], m["RW"]) for m in c["Mounts"]] == [(str(src), "/src", True)]
+    account = portal.data.root / "accounts" / "bob"  # bob's passwd and group, read-only
+    assert sorted((m["Source"], m["Destination"], m["RW"]) for m in c["Mounts"]) == sorted([
+        (str(home), "/home/bob", True), (str(src), "/src", True),
+        (str(account / "passwd"), "/etc/passwd", False), (str(account / "group"), "/etc/group", False)])
     assert (c["HostConfig"]["NanoCpus"], c["HostConfig"]["Memory"]) == (10**9, 2**30)
     labels = c["Config"]["Labels"]  # the image's own org.aiportal.* labels are there too
     assert {k: labels[label(k)] for k in ("portal", "team", "user", "server", "profile", "gpus")} == {
@@ -78,7 +81,8 @@ def test_prod_server_runs_code_without_src(portal, token, stop_all):
               json={"type": "file", "format": "text", "content": "weights"})
     assert r.status_code == 201, r.text
     c = inspect(portal, "alice", "serve")
-    assert c["Config"]["WorkingDir"] == "/code" and c["Mounts"] == []
+    assert c["Config"]["WorkingDir"] == "/code"
+    assert sorted(m["Destination"] for m in c["Mounts"] if m["Type"] == "bind") == ["/etc/group", "/etc/passwd"]
     assert not (portal.data.home("alice") / "src" / "model.txt").exists()
 
 

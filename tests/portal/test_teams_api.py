@@ -134,6 +134,7 @@ def test_hub_admin_sees_and_manages_every_team(api):
     assert {"team-a", "team-b"} <= set(names)
     r = admin.patch(f"{admin.base}/teams/team-b", json={"quota": {"gpus": 1}})
     assert r.status_code == 200 and r.json()["quota"]["gpus"] == 1
+    assert admin.patch(f"{admin.base}/teams/team-b", json={"quota": {"gpus": None}}).ok
 
 
 def test_team_admin_adds_and_removes_members(api, portal):

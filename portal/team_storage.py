@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from itertools import islice
 
 from minio.deleteobjects import DeleteObject
 
@@ -59,11 +60,10 @@ class TeamStorage:
 
 
 def _empty_and_remove(client, bucket: str) -> int:
+    """Delete every object (one listing, one DeleteObjects request per 1000 keys), then the bucket."""
     deleted = 0
-    while True:
-        batch = [DeleteObject(o.object_name) for o in client.list_objects(bucket, recursive=True)][:1000]
-        if not batch:
-            break
+    listing = client.list_objects(bucket, recursive=True)
+    while batch := [DeleteObject(o.object_name) for o in islice(listing, 1000)]:
         errors = list(client.remove_objects(bucket, batch))
         if errors:
             raise RuntimeError(f"could not delete {errors[0].name} from bucket {bucket}: {errors[0].message}")

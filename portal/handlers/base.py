@@ -61,19 +61,20 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             user = await self.hub.user(caller.name) or {}
             names = sorted(set(user.get("groups") or ()) | caller.filtered_teams())
             groups = [g for g in await asyncio.gather(*map(self.hub.group, names)) if g]
-        return [Team.from_group(g, self.settings["membership_source"]) for g in portal_groups(groups)
-                if caller.can(READ, g["name"], g.get("users") or (), _admins(g))]
+        teams = [Team.from_group(g, self.settings["membership_source"]) for g in portal_groups(groups)]
+        return [team for team in teams if caller.may(READ, team)]
 
     async def get_team(self, name: str) -> Team:
         """The team, or 404 (also for existing teams the caller may not read)."""
         caller = self.caller
         group = await self.hub.group(name) if caller and is_team_name(name) else None
-        if group is None or not caller.can(READ, name, group.get("users") or (), _admins(group)):
+        team = Team.from_group(group, self.settings.get("membership_source", "portal")) if group else None
+        if team is None or not caller.may(READ, team):
             raise web.HTTPError(404, f"no team {name[:100]!r}")
         storage = self.settings.get("team_storage")
         if storage is not None:  # a group made on the hub's admin page: its bucket and keys at first use
             await storage.ensure(name)
-        return Team.from_group(group, self.settings.get("membership_source", "portal"))
+        return team
 
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -169,10 +170,6 @@ class APIHandler(BaseHandler):
     def render_error(self, status_code, message):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))
-
-
-def _admins(group: dict) -> list[str]:
-    return list((group.get("properties") or {}).get("admins") or ())
 
 
 def _refuse_constant(name: str):

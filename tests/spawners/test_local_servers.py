@@ -71,7 +71,22 @@ def wait_banner(proc: subprocess.Popen, log: Path, timeout: float = 120) -> None
 
 
 @pytest.fixture
-def local_portal():
+def traversable():
+    """`nobody` must reach the project's code and venv: a checkout in a private folder (e.g.
+    `mktemp -d`, mode 0700) is made passable (o+x, no listing) for the test, then restored."""
+    changed = []
+    for folder in reversed(Path(site.getsitepackages()[0]).parents):
+        mode = folder.stat().st_mode
+        if not mode & 0o001:
+            folder.chmod(mode | 0o001)
+            changed.append((folder, mode))
+    yield
+    for folder, mode in changed:
+        folder.chmod(mode)
+
+
+@pytest.fixture
+def local_portal(traversable):
     """`aiportal up` as `nobody` in a data dir of its own (under /tmp: pytest's tmp_path is
     private to root); stopped with SIGTERM as Ctrl-C would."""
     root = Path(tempfile.mkdtemp(prefix="aiportal-local-"))

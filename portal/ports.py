@@ -7,18 +7,40 @@ several at once, in parallel). So a port handed out by this process is not hande
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
+from pathlib import Path
 
 _handed_out: set[int] = set()
 _lock = threading.Lock()
+LOWEST = 10000  # below: ports people configure by hand (8000, 8081, 9000 ...)
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (where outgoing connections get theirs)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now and this process has not handed out."""
+    """A TCP port that nothing uses right now and this process has not handed out.
+
+    Taken below the ephemeral range: a port the kernel picks (bind to 0) is one it also gives
+    to outgoing connections, and with many connections open (tests run in parallel) one of
+    them took a service's port between its choice and its bind. Below the range only another
+    listener can, and binding here first tells.
+    """
+    high = _ephemeral_low()
     while True:
+        port = random.randrange(LOWEST, high) if high > LOWEST + 1000 else 0
         with socket.socket() as s:
-            s.bind((host, 0))
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
             port = s.getsockname()[1]
         with _lock:
             if port not in _handed_out:

@@ -266,7 +266,8 @@
       const bytes = acknowledged(up);
       total += up.file.size;
       done += bytes;
-      if (["sending", "done"].includes(up.state)) drawProgress(up.bar, up.status, bytes, up.file.size);
+      if (["sending", "completing", "done"].includes(up.state)) drawProgress(up.bar, up.status, bytes, up.file.size);
+      if (up.state === "completing") up.status.append(" · completing");  // S3 assembles the parts
     }
     drawProgress($("total-progress"), $("total-text"), done, total);
   }

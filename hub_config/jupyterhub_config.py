@@ -86,14 +86,30 @@ c.JupyterHub.services = [{
 # `aiportal up` chose the engine (and may have started Podman's service for it); a hub
 # started otherwise resolves it itself, with the same refusals.
 engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_backend, cfg.spawner_socket)[0]
-if engine.backend != "local":
+if engine.backend not in ("local", "kubernetes"):
     engines.wait_until_answers(engine.socket)  # `aiportal up` may still be starting Podman's service
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
 c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 c.Spawner.poll_interval = 10  # how soon a server that died shows as stopped and frees its quota
-if engine.backend == "local":
+if engine.backend == "kubernetes":
+    from portal.namespaces import Cluster, TeamNamespaces
+
+    k8s = cfg.raw["spawner"]["kubernetes"]
+    if k8s["kubeconfig"]:
+        os.environ["KUBECONFIG"] = k8s["kubeconfig"]  # KubeSpawner's client reads it
+    c.JupyterHub.spawner_class = "spawners.kubernetes.KubeTeamSpawner"
+    c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart
+    if k8s["hub_connect_url"]:  # a hub outside the cluster: `aiportal up` forwards it there
+        c.JupyterHub.hub_connect_url = k8s["hub_connect_url"].rstrip("/")
+    c.KubeTeamSpawner.namespaces = TeamNamespaces(
+        Cluster.from_config(k8s, hub_namespace=env("POD_NAMESPACE")), c.Spawner.team_env, k8s["kubeconfig"])
+    c.KubeTeamSpawner.server_uid = k8s["server_uid"]
+    c.KubeTeamSpawner.gpu_node_selector = k8s["gpu_node_selector"]
+    c.KubeTeamSpawner.gpu_tolerations = k8s["gpu_tolerations"]
+    c.KubeTeamSpawner.start_timeout = 300  # a first pull of a team image takes minutes
+elif engine.backend == "local":
     c.JupyterHub.spawner_class = "spawners.local.LocalTeamSpawner"
     c.LocalTeamSpawner.notice = (f"Servers run as local processes of the portal's machine, not in "
                                  f"containers ({engine.reason}): no isolation and no GPUs; a profile's "

@@ -51,11 +51,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class HubBridge:
-    """Forwards TCP connections to ``bind_ip:port`` to ``127.0.0.1:port`` (the hub), in a
-    thread of the calling process; ``stop()`` closes the listener and every connection."""
+    """Forwards TCP connections to ``bind_ip:port`` to ``127.0.0.1:target_port`` (the hub;
+    default: the same port), in a thread of the calling process; ``stop()`` closes the
+    listener and every connection."""
 
-    def __init__(self, bind_ip: str, port: int, target_ip: str = "127.0.0.1"):
+    def __init__(self, bind_ip: str, port: int, target_ip: str = "127.0.0.1", target_port: int | None = None):
         self.bind_ip, self.port, self.target_ip = bind_ip, port, target_ip
+        self.target_port = target_port or port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
@@ -83,7 +85,7 @@ class HubBridge:
             tasks.add(asyncio.current_task())
             up_writer = None
             try:
-                up_reader, up_writer = await asyncio.open_connection(self.target_ip, self.port)
+                up_reader, up_writer = await asyncio.open_connection(self.target_ip, self.target_port)
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
             except OSError:
                 pass

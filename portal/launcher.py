@@ -29,6 +29,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from spawners.engine import EngineError, bridge_gateway, resolve
 
@@ -172,13 +173,12 @@ class Portal:
             try:
                 if self.podman_service is not None:
                     self.podman_service.wait_ready()
-                if self.engine.backend != "local":
-                    self.bridge = HubBridge(bridge_gateway(self.engine), hub_port).start()
+                self.bridge = self._hub_bridge(hub_port)
             except EngineError as e:
                 raise LaunchError(str(e)) from None
             except OSError as e:
-                raise LaunchError(f"cannot listen for containers on the {self.engine.backend} bridge "
-                                  f"address, port {hub_port}: {e.strerror}") from None
+                raise LaunchError(f"cannot listen where {self.engine.backend} servers reach the hub "
+                                  f"(port {hub_port} or spawner.kubernetes.hub_connect_url): {e.strerror}") from None
             if storage_ready is not None:
                 storage_ready.result()
             wait_http(f"{self.url}hub/api/", 120, self.hub)
@@ -191,6 +191,20 @@ class Portal:
             raise
         storage.shutdown()
         return self
+
+    def _hub_bridge(self, hub_port: int) -> HubBridge | None:
+        """Where servers reach the hub, forwarded to it: the engine's bridge address, or the
+        address a cluster's pods reach this machine at (spawner.kubernetes.hub_connect_url)."""
+        if self.engine.backend == "local":
+            return None
+        if self.engine.backend == "kubernetes":
+            url = self.config.raw["spawner"]["kubernetes"]["hub_connect_url"]
+            if not url:
+                raise LaunchError("spawner.backend is kubernetes with the hub outside the cluster: set "
+                                  "spawner.kubernetes.hub_connect_url to an address of this machine that pods reach")
+            where = urlsplit(url)
+            return HubBridge(where.hostname, where.port or 80, target_port=hub_port).start()
+        return HubBridge(bridge_gateway(self.engine), hub_port).start()
 
     def _launch_storage(self) -> None:
         if self.config.storage_endpoint is not None:
@@ -248,7 +262,8 @@ class Portal:
             lines += [f"  admin user: {admin}",
                       f"  password:   {self.data.admin_password(admin)}"
                       f"   (kept in {self.data.root / 'secrets' / f'password-{admin}'})"]
-        servers = ("local processes" if self.engine.backend == "local" else f"{self.engine.backend} containers")
+        servers = {"local": "local processes", "kubernetes": "Kubernetes pods"}.get(
+            self.engine.backend, f"{self.engine.backend} containers")
         lines += [f"  servers:    {servers} ({self.engine.reason})",
                   f"  config:     {self.config_path}", "Press Ctrl-C to stop."]
         return "\n".join(lines)

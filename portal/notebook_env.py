@@ -27,13 +27,14 @@ class NotebookEnv:
     Keys that cannot delete objects when ``may_delete`` is false (a member of a team whose
     delete policy is "admins"). They are read at every spawn from the portal database, where
     the service reads the same ones, so servers started after a rotation get the new keys.
-    The store is opened at the first spawn, when the launcher has started it.
+    The store is opened at the first spawn, when the launcher has started it (the portal
+    service passes its own).
     """
 
-    def __init__(self, config, data_dir: str | Path):
+    def __init__(self, config, data_dir: str | Path, store: StoreAdmin | None = None):
         self.config = config
         self.data_dir = data_dir
-        self._store: StoreAdmin | None = None
+        self._store = store
 
     def __call__(self, team: str, may_delete: bool) -> dict[str, str]:
         if self._store is None:

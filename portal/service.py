@@ -25,11 +25,13 @@ from .datadir import DataDir
 from .datasets import Datasets
 from .db import Database, DatabaseUnavailable
 from .hub import HubError
+from .namespaces import Cluster, NamespaceError, TeamNamespaces
+from .notebook_env import NotebookEnv
 from .shares import Shares
 from .signups import Signups
 from .storage import StorageAdminError, store_from_config
 from .storage.team_access import REFUSED, TeamAccess
-from .team_storage import TeamStorage
+from .team_storage import TeamStorage, provision
 from .teams import Team, portal_groups, seed_teams
 from .uploads import Uploads
 from .usage import UsageCache
@@ -37,16 +39,16 @@ from .usage import UsageCache
 log = logging.getLogger("portal")
 
 
-async def ensure_team_storage(hub, storage: TeamStorage) -> None:
-    """A bucket and keys per team, for teams from portal.yaml and teams created in the hub.
+async def provision_teams(settings) -> None:
+    """`provision` every team, from portal.yaml or created in the hub.
 
     Keys are made by the service, once, rather than by whichever of the hub (at a spawn)
     and the service asks first: two processes creating a team's first keys at once could
     each revoke the other's (MinIO keeps one user per team). ``TeamStorage.ensure`` is the
     one place they are made: here, for ``POST /teams``, and at a hub-made group's first use.
     """
-    for group in portal_groups(await hub.groups()):
-        await storage.ensure(group["name"])
+    for group in portal_groups(await settings["hub"].groups()):
+        await provision(settings, group["name"], group.get("properties") or {})
 
 
 async def recount_usage(app) -> None:
@@ -55,7 +57,7 @@ async def recount_usage(app) -> None:
     hub, store, usage = app.settings["hub"], app.settings["store"], app.settings["usage"]
     for group in portal_groups(await hub.groups()):
         team = Team.from_group(group)
-        await app.settings["team_storage"].ensure(team.name)
+        await provision(app.settings, team.name, team.properties)
         await asyncio.to_thread(usage.recount, team.name, team.bucket, store.client())
     expired = await asyncio.to_thread(app.settings["uploads"].expire)
     if expired:
@@ -68,8 +70,8 @@ async def keep_usage(app, interval: float) -> None:
     while True:
         try:
             await recount_usage(app)
-        except (HubError, OSError, S3Error, urllib3.exceptions.HTTPError) as e:
-            log.warning("could not count storage usage: %s", e)
+        except (HubError, OSError, S3Error, urllib3.exceptions.HTTPError, NamespaceError) as e:
+            log.warning("could not count storage usage or apply team namespaces: %s", e)
         except Exception:
             log.exception("storage usage round failed")
         await asyncio.sleep(interval)
@@ -105,7 +107,7 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
         for attempt in range(attempts):
             try:
                 await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
-                await ensure_team_storage(hub, app.settings["team_storage"])
+                await provision_teams(app.settings)
                 break
             except Exception as e:
                 if not transient(e):
@@ -140,12 +142,17 @@ async def main(sockets: list[socket.socket]) -> None:
         log.critical("%s", e)
         sys.exit(1)
     access, usage, audit = TeamAccess(store, config.storage_public_endpoint), UsageCache(), AuditLog(db)
+    namespaces = None
+    if config.spawner_backend == "kubernetes":
+        k8s = config.raw["spawner"]["kubernetes"]
+        namespaces = TeamNamespaces(Cluster.from_config(k8s, hub_namespace=os.environ.get("POD_NAMESPACE")),
+                                    NotebookEnv(config, data.root, store), k8s["kubeconfig"])
     app = make_app(
         config, hub_api_url=os.environ["JUPYTERHUB_API_URL"],
         api_token=os.environ["JUPYTERHUB_API_TOKEN"],
         prefix=os.environ["JUPYTERHUB_SERVICE_PREFIX"], membership_source=membership,
         ready=ready, cookie_secret=os.environ["AIPORTAL_COOKIE_SECRET"],
-        store=store, team_storage=TeamStorage(store, usage), usage=usage, audit=audit,
+        store=store, team_storage=TeamStorage(store, usage), namespaces=namespaces, usage=usage, audit=audit,
         datasets=Datasets(access, usage, audit),
         uploads=Uploads(access, db, usage, audit), shares=Shares(db, access, audit),
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"

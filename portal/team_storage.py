@@ -71,3 +71,11 @@ def _empty_and_remove(client, bucket: str) -> int:
     client.remove_bucket(bucket)
     log.info("deleted bucket %s (%d objects)", bucket, deleted)
     return deleted
+
+
+async def provision(settings, team: str, properties: dict) -> None:
+    """What a team has besides its hub group: a bucket and keys, and on Kubernetes its
+    namespace, made to match its properties (both idempotent)."""
+    await settings["team_storage"].ensure(team)
+    if settings.get("namespaces") is not None:
+        await settings["namespaces"].apply(team, properties)

@@ -34,7 +34,7 @@ class EngineError(RuntimeError):
 
 @dataclass(frozen=True)
 class Engine:
-    backend: str  # podman, docker or local
+    backend: str  # podman, docker, local or kubernetes
     socket: str | None
     reason: str  # why this backend, for the log and the spawn page
 
@@ -175,6 +175,8 @@ def resolve(backend: str = "auto", socket: str | None = None, service_log: Path 
                               "that is root: run aiportal as an unprivileged user, or use containers "
                               "(spawner.backend: auto with podman installed)")
         return Engine("local", None, "spawner.backend is local in portal.yaml"), None
+    if backend == "kubernetes":
+        return Engine("kubernetes", None, "spawner.backend is kubernetes in portal.yaml"), None
     candidates = [socket] if socket else {"podman": [podman_socket()], "docker": [DOCKER_SOCKET],
                                           "auto": [podman_socket(), DOCKER_SOCKET]}[backend]
     for candidate in candidates:

@@ -62,6 +62,18 @@ def amount(resource: str, value: float) -> str:
     return human_bytes(value) if resource == "memory" else f"{value:g}"
 
 
+def refusal(team: str, resource: str, used: float, limit: float, need: float) -> str:
+    """What a user reads when a server would take the team past its quota, on every backend."""
+    return (f"team {team} uses {amount(resource, used)} of {amount(resource, limit)} {RESOURCES[resource]} "
+            f"and this profile needs {amount(resource, need)}: stop a server or ask an operator")
+
+
+def free_note(resource: str, used: float, limit: float) -> str:
+    """'1 of 2 team GPUs free': what the spawn form says of one team limit."""
+    free = max(round(limit - used, 3), 0)
+    return f"{amount(resource, free)} of {amount(resource, limit)} team {RESOURCES[resource]} free"
+
+
 class Ledger:
     """One machine's GPU ids and the teams' holdings; `running` maps server keys to Holdings."""
 
@@ -95,10 +107,7 @@ class Ledger:
         needs = {"gpus": profile.gpus, "cpu": profile.cpu, "memory": profile.memory}
         for resource, limit in team_limits.items():
             if needs[resource] and round(used[resource] + needs[resource], 3) > limit:
-                raise QuotaRefused(
-                    f"team {team} uses {amount(resource, used[resource])} of {amount(resource, limit)} "
-                    f"{RESOURCES[resource]} and this profile needs {amount(resource, needs[resource])}: "
-                    "stop a server or ask an operator")
+                raise QuotaRefused(refusal(team, resource, used[resource], limit, needs[resource]))
         free = self.free_gpus(running)
         if len(free) < profile.gpus:
             raise QuotaRefused(f"{len(free)} of the {len(self.inventory)} GPUs of this machine are free "
@@ -128,10 +137,5 @@ class Ledger:
                 free = max(team_limits["gpus"] - used["gpus"], 0)
                 notes.append(f"{min(free, machine)} of {team_limits['gpus']} team GPUs free"
                              + (f" (the machine has {machine} free)" if machine < free else ""))
-        for resource in ("cpu", "memory"):
-            if resource in team_limits:
-                limit = team_limits[resource]
-                free = max(round(limit - used[resource], 3), 0)
-                notes.append(f"{amount(resource, free)} of {amount(resource, limit)} team "
-                             f"{RESOURCES[resource]} free")
+        notes += [free_note(r, used[r], team_limits[r]) for r in ("cpu", "memory") if r in team_limits]
         return ", ".join(notes)

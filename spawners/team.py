@@ -113,15 +113,18 @@ class TeamSpawnerMixin(LoggingConfigurable):
         self.default_url = self.profile.default_url
         self.log.info("%s starts %s of team %s", self._log_name, self.profile.profile,
                       self.profile.team)
-        if self.team_env:
-            team = self.profile.team
-            props = teams[team]
-            may_delete = props.get("delete_policy") != "admins" or self.user.name in props.get("admins", [])
-            try:
-                self._team_env_values = await asyncio.to_thread(self.team_env, team, may_delete)
-            except Exception as e:
-                self.log.error("no storage keys for team %s: %s", team, e)
-                raise web.HTTPError(503, f"the storage of team {team!r} is unavailable; try again later") from None
+        team = self.profile.team
+        props = teams[team]
+        may_delete = props.get("delete_policy") != "admins" or self.user.name in props.get("admins", [])
+        try:
+            self._team_env_values = await self.storage_env(team, props, may_delete)
+        except Exception as e:
+            self.log.error("no storage keys for team %s: %s", team, e)
+            raise web.HTTPError(503, f"the storage of team {team!r} is unavailable; try again later") from None
+
+    async def storage_env(self, team: str, properties: dict, may_delete: bool) -> dict:
+        """The server's S3 variables (`team_env`'s values; a backend may give references)."""
+        return await asyncio.to_thread(self.team_env, team, may_delete) if self.team_env else {}
 
     def get_env(self):
         return {**super().get_env(), **self._team_env_values}

@@ -17,6 +17,7 @@ from tornado import web
 
 from ..hub import HubClient, HubError
 from ..names import is_team_name
+from ..namespaces import NamespaceError
 from ..rbac import OPERATOR, READ, Caller
 from ..teams import Team, portal_groups
 
@@ -88,6 +89,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             message = responses.get(status_code, "error")
         if isinstance(exc, HubError):
             message = exc.message
+        elif isinstance(exc, NamespaceError):  # the cluster refused or is away: the team is unchanged there
+            status_code, message = 503, f"{exc}; try again later or ask an operator"
+            self.set_status(status_code)
         if status_code >= 500 and self.settings.get("debug") and "exc_info" in kwargs:
             message += "\n" + "".join(traceback.format_exception(*kwargs["exc_info"]))
         self.render_error(status_code, message)

@@ -44,7 +44,9 @@ class TeamPageHandler(PageHandler):
     @web.authenticated
     @team_scope(READ)
     async def get(self, team):
+        namespaces = self.settings.get("namespaces")
         self.render_page("team.html", team=self.team, profiles=self.portal_config.profiles,
+                         in_use=await namespaces.used(team) if namespaces is not None else {},
                          can_admin=self.caller.may(ADMIN, self.team),
                          gitlab_group_url=self.settings.get("gitlab_group_url", "").format(team=team))
 

@@ -13,6 +13,7 @@ from ..names import is_user_name
 from ..overview import team_servers
 from ..rbac import ADMIN, OPERATOR, READ
 from ..signups import APPROVED, PENDING
+from ..team_storage import provision
 from ..teams import PATCH_RULES, Team, TeamError, apply_patch, gpu_quota_problem, validate_create, validate_patch
 from .base import APIHandler, require, team_scope
 
@@ -64,7 +65,7 @@ class TeamsHandler(TeamLimits, APIHandler):
         await self.hub.set_group_properties(name, properties)
         if admins:
             await self.hub.add_group_users(name, admins)
-        await self.settings["team_storage"].ensure(name)
+        await provision(self.settings, name, properties)
         team = Team.from_group(await self.hub.group(name), self.settings["membership_source"])
         self.write_json({**team.as_json(), **({"warning": warning} if warning else {})}, status=201)
 
@@ -72,7 +73,10 @@ class TeamsHandler(TeamLimits, APIHandler):
 class TeamHandler(TeamLimits, APIHandler):
     @team_scope(READ)
     async def get(self, team):
-        self.write_json(self.team.as_json())
+        """The team; on Kubernetes also what its namespace's quota counts as in use."""
+        namespaces = self.settings.get("namespaces")
+        used = {"quota_used": await namespaces.used(team)} if namespaces is not None else {}
+        self.write_json({**self.team.as_json(), **used})
 
     @team_scope(ADMIN)
     async def patch(self, team):
@@ -85,6 +89,7 @@ class TeamHandler(TeamLimits, APIHandler):
         warning = await self.check_gpus(changes)
         properties = apply_patch(self.team.properties, changes)
         await self.hub.set_group_properties(team, properties)
+        await provision(self.settings, team, properties)
         self.team.properties = properties
         self.write_json({**self.team.as_json(), **({"warning": warning} if warning else {})})
 
@@ -104,6 +109,8 @@ class TeamHandler(TeamLimits, APIHandler):
                                 f"{', '.join(running[:20])}; stop them first")
         await self.hub.delete_group(team)
         deleted = await self.settings["team_storage"].retire(team, delete_data == "true")
+        if self.settings.get("namespaces") is not None:
+            await self.settings["namespaces"].retire(team, delete_data == "true")
         self.write_json({"name": team, "deleted": True, "data_deleted": delete_data == "true",
                          "objects_deleted": deleted})
 

@@ -7,7 +7,8 @@ refuses a pod over it, however many spawns race); a LimitRange giving pods that 
 limits some (a quota on limits refuses pods without them); a NetworkPolicy letting in only
 the team's own pods and the hub and proxy; the home volume claim; the S3 key Secrets the
 servers read their keys from; the registry pull Secret. The manifests are pure functions
-of the team, tested by comparing dicts; `TeamNamespaces` applies them.
+of the team, tested by comparing dicts; `TeamNamespaces` applies them. kubernetes_asyncio
+(about a second of imports) is imported where a cluster is used, not by every portal.
 """
 
 from __future__ import annotations
@@ -209,11 +210,14 @@ class TeamNamespaces:
 
     async def apply(self, team: str, properties: Mapping) -> bool:
         """Make the team's namespace what its properties say; True if anything was sent."""
+        from kubernetes_asyncio import client
         from kubernetes_asyncio.client.exceptions import ApiException
 
         lock = self._locks.setdefault(team, asyncio.Lock())
         async with lock:
-            s3_env = {may: await asyncio.to_thread(self.credentials, team, may) for may in (True, False)}
+            # keys that cannot delete only where members must not delete
+            kinds = (True, False) if properties.get("delete_policy") == "admins" else (True,)
+            s3_env = {may: await asyncio.to_thread(self.credentials, team, may) for may in kinds}
             manifests = team_manifests(team, properties.get("quota") or {}, self.cluster, s3_env)
             digest = hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
             if self._applied.get(team) == digest:
@@ -221,6 +225,9 @@ class TeamNamespaces:
             try:
                 for manifest in manifests:
                     await self.apply_manifest(manifest)
+                if False not in s3_env:
+                    api = client.CoreV1Api(await self.client())
+                    await _absent(api.delete_namespaced_secret(S3_SECRETS[False], self.cluster.namespace(team)))
             except ApiException as e:
                 raise NamespaceError(f"namespace of team {team}: {e.status} {api_message(e)}") from None
             self._applied[team] = digest

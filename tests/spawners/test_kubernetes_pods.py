@@ -27,7 +27,8 @@ def test_a_dev_gpu_server_gets_its_gpus_node_choice_home_and_src_in_the_team_nam
     assert s["volume_mounts"] == [{"name": "home", "mountPath": "/home/alice", "subPath": "alice"},
                                   {"name": "home", "mountPath": "/src", "subPath": "alice/src"}]
     assert s["working_dir"] == "/src"
-    assert s["init_containers"][0]["command"][-1] == "mkdir -p /homes/alice/src && chown 1000:100 /homes/alice /homes/alice/src"
+    assert s["init_containers"][0]["command"][-1] == ("mkdir -p /homes/alice/src && "
+                                                      "chown 1000:100 /homes/alice /homes/alice/src")
     assert (s["uid"], s["gid"], s["fs_gid"], s["automount_service_account_token"]) == (1000, 100, 100, False)
 
 

@@ -1,6 +1,6 @@
 # aiportal: `make up` runs the single-machine portal, `make test` runs every test.
 # Everything is installed by these targets; built artefacts that are slow to make
-# (the MinIO binary, the base rootfs, images) are cached in $(AIPORTAL_CACHE).
+# (the MinIO binary, the base rootfs, images, the Kubernetes binaries) are cached in $(AIPORTAL_CACHE).
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 UP_ARGS := --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: up test setup deps images minio bench lint clean
+.PHONY: up test setup deps images minio kubernetes bench lint clean
 
 up: setup
 	@if [ "$$(id -u)" = 0 ]; then scripts/podman-setup.sh && scripts/build-images.sh; \
@@ -20,7 +20,7 @@ up: setup
 	else echo "make up: podman is not installed (run as root once): run make up as root once, or set spawner.backend: local (unprivileged, no isolation)"; fi
 	$(VENV)/bin/aiportal up $(UP_ARGS)
 
-test: setup deps minio images lint
+test: setup deps minio kubernetes images lint
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -41,6 +41,9 @@ deps:
 
 minio:
 	scripts/install-minio.sh >/dev/null
+
+kubernetes: deps
+	scripts/install-kubernetes.sh >/dev/null
 
 images: deps
 	scripts/build-images.sh

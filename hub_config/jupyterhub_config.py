@@ -102,7 +102,7 @@ if engine.backend == "kubernetes":
     c.JupyterHub.spawner_class = "spawners.kubernetes.KubeTeamSpawner"
     c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart
     if k8s["hub_connect_url"]:  # a hub outside the cluster: `aiportal up` forwards it there
-        c.JupyterHub.hub_connect_url = k8s["hub_connect_url"].rstrip("/")
+        c.KubeTeamSpawner.hub_connect_url = k8s["hub_connect_url"].rstrip("/")
     c.KubeTeamSpawner.namespaces = TeamNamespaces(
         Cluster.from_config(k8s, hub_namespace=env("POD_NAMESPACE")), c.Spawner.team_env, k8s["kubeconfig"])
     c.KubeTeamSpawner.server_uid = k8s["server_uid"]
@@ -131,3 +131,9 @@ else:
     c.ContainerTeamSpawner.portal_id = data.instance_id
     c.ContainerTeamSpawner.gpus = list(gpus.inventory(cfg.gpus))
     c.ContainerTeamSpawner.attach_gpus = gpus.cdi_spec_present()
+
+# --- in the cluster (the Helm chart's pods) ---------------------------------------------
+if env("AIPORTAL_IN_CLUSTER") == "1":
+    from hub_config import cluster
+
+    cluster.apply(c, cfg, os.environ)

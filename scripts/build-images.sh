@@ -61,6 +61,23 @@ ensure_base() {
 
 image_id() { podman image inspect --format '{{.Id}}' "$1"; }
 
+# Repository paths an image's build context needs besides its own directory, one per line
+# in images/NAME/context (e.g. the hub image installs the package itself). With that file
+# the context mirrors the repository: images/NAME/ and those paths, at the same places.
+context_paths() {
+  local list=$ROOT/images/$1/context
+  [[ -f $list ]] && grep -Ev '^[[:space:]]*(#|$)' "$list"
+  return 0
+}
+
+# Every file and link of those paths (no byte code), NUL-separated, relative to the repository.
+context_files() {
+  local paths
+  mapfile -t paths < <(context_paths "$1")
+  ((${#paths[@]})) || return 0
+  (cd "$ROOT" && find "${paths[@]}" \( -type f -o -type l \) ! -name '*.pyc' ! -path '*/__pycache__/*' -print0)
+}
+
 # Build arguments of images/NAME, one per line (they are also hashed: a changed label or
 # base rebuilds the image).
 build_args() {
@@ -80,6 +97,7 @@ input_hash() {
   local name=$1 dir=$ROOT/images/$1 ref
   {
     (cd "$dir" && find . -type f ! -name '*~' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    context_files "$name" | LC_ALL=C sort -z | (cd "$ROOT" && xargs -0 -r sha256sum)
     build_args "$name"
     grep -Eo 'localhost/aiportal-[a-z0-9-]+:[A-Za-z0-9._-]+' "$dir/Containerfile" | sort -u |
       while read -r ref; do
@@ -98,12 +116,20 @@ build_one() {
     log "skipped $repo:$hash (up to date)"
     return
   fi
-  local args=(--network host --layers -f "$dir/Containerfile" -t "$repo:$hash" -t "$repo:latest")
+  local context=$dir containerfile=$dir/Containerfile
+  if [[ -n $(context_paths "$name") ]]; then
+    context=$CACHE/context-$name containerfile=$CACHE/context-$name/images/$name/Containerfile
+    rm -rf "$context" && mkdir -p "$context/images"
+    cp -a "$dir" "$context/images/"
+    context_files "$name" | (cd "$ROOT" && tar --null -T - -cf -) | tar -C "$context" -xf -
+  fi
+  local args=(--network host --layers -f "$containerfile" -t "$repo:$hash" -t "$repo:latest")
   while read -r a; do args+=(--build-arg "$a"); done < <(build_args "$name")
   [[ -r $CA ]] && args+=(-v "$CA:$CA:ro")
   t0=$(now)
-  podman build "${args[@]}" "$dir" >"$CACHE/build-$name.log" 2>&1 \
+  podman build "${args[@]}" "$context" >"$CACHE/build-$name.log" 2>&1 \
     || { tail -n 30 "$CACHE/build-$name.log" >&2; log "build of $name failed, see $CACHE/build-$name.log" >&2; exit 1; }
+  [[ $context == "$dir" ]] || rm -rf "$context"
   # Drop this image's older hash tags (an image still used by a container survives untagged).
   local old
   for old in $(podman images --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -Fvx -e "$repo:$hash" -e "$repo:latest"); do

@@ -5,7 +5,9 @@
 #   ${AIPORTAL_CACHE:-$HOME/.cache/aiportal}/k8s-v$K8S/bin/
 #     kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 #                   (k8s.io/kubernetes; kube-proxy gives Services their cluster IPs)
-#     etcd          (Debian's etcd-server, which kube-apiserver 1.37 accepts: no 3-minute build)
+#     etcd          (go.etcd.io/etcd/server/v3 with its go.mod's ../ replaces pointed at the
+#                   published modules; Debian's 3.4 refuses the watch streams kwok asks for,
+#                   which left GPU pods seconds late)
 #     kwok helm     (go install)
 #   .../images/pause-oci.tar   the sandbox image, built from the pause.c of the same tree
 #
@@ -22,24 +24,28 @@ export PATH="$PATH:/usr/local/go/bin" GOFLAGS="-buildvcs=false -mod=mod" GOWORK=
 fresh() { [[ -x "$B/$1" && "$(cat "$B/$1.version" 2>/dev/null)" == "$2" ]]; }
 stamp() { echo "$2" > "$B/$1.version"; }
 
-# Debian packages of the node: containerd as the CRI, runc, the CNI plugins, etcd
+# Debian packages of the node: containerd as the CRI, runc, the CNI plugins, iptables for kube-proxy
 if [[ $(id -u) -eq 0 ]]; then
   missing=()
-  for p in containerd containernetworking-plugins runc etcd-server conntrack socat iptables; do
+  for p in containerd containernetworking-plugins runc conntrack socat iptables; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
   if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-cache show "${missing[@]}" >/dev/null 2>&1 || apt-get update -qq
-    # the package's own etcd service must not start: the tests run their own
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    rm -f /usr/sbin/policy-rc.d
   fi
 fi
-if ! fresh etcd debian && [[ -x /usr/bin/etcd ]]; then ln -sf /usr/bin/etcd "$B/etcd" && stamp etcd debian; fi
-
 pids=()
+ETCD=v3.7.3
+if ! fresh etcd $ETCD; then
+  ( D=$(go mod download -json go.etcd.io/etcd/server/v3@$ETCD | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')
+    E="$S/etcd-server-$ETCD"; rm -rf "$E" && cp -r "$D" "$E" && chmod -R u+w "$E"
+    sed -i -E "s#^(\s*)(go\.etcd\.io/etcd/[a-z/0-9]+) => \.\./.*\$#\1\2 => \2 $ETCD#" "$E/go.mod"
+    # to a new file: an older cache has bin/etcd as a link to Debian's etcd
+    cd "$E" && go build -trimpath -ldflags "-s -w" -o "$B/etcd.tmp" . && mv -f "$B/etcd.tmp" "$B/etcd" \
+      && stamp etcd $ETCD ) & pids+=($!)
+fi
 if ! fresh helm $HELM; then
   (GOBIN="$B" go install -ldflags "-s -w" helm.sh/helm/v3/cmd/helm@$HELM && stamp helm $HELM) & pids+=($!)
 fi

@@ -9,6 +9,8 @@
 - `api`: api(user) → a requests.Session for the portal API as that user.
 - `postgres`: a real PostgreSQL server for the session (tests/postgres.py);
   ``postgres.create_database(name)`` → its URL.
+- `kube_cluster`: a real Kubernetes v1.37.2 cluster for the session, started on first use
+  (tests/kube_cluster.py, docs/kubernetes.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from portal.launcher import Portal
 from portal.ports import free_port
 from portal.tokens import new_token
 from tests.http import TimedSession
+from tests.kube_cluster import kube_cluster  # noqa: F401  (fixture)
 from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent

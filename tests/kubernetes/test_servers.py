@@ -1,0 +1,78 @@
+"""A dev server as a pod on the real node (kubelet + containerd), started through the hub:
+JupyterLab answers through the hub's proxy from the pod's IP, /src is the user's folder of
+the team's home volume, the S3 keys come from the team's Secret, and stopping removes the pod."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.kubernetes.kube_portal import namespace_json, wait_for
+from tests.spawners.servers import hub, start, stop, wait_ready
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def pod_of(cluster, user: str) -> dict | None:
+    items = json.loads(cluster.kubectl("get", "pods", "-n", "aiportal-team-a", "-l",
+                                       f"aiportal.org/user={user}", "-o", "json").stdout)["items"]
+    return items[0] if items else None
+
+
+def test_a_dev_server_runs_as_a_pod_of_the_team_on_the_real_node_with_src_and_secret_keys(
+        kube_cluster, kube_portal, kube_token):
+    src = kube_portal.homes / "team-a" / "alice" / "src"
+    src.mkdir(parents=True)
+    (src / "hello.py").write_text("print('from /src')\n")
+    s = hub(kube_portal, kube_token, "alice")
+    r = start(s, "alice", "dev", "team-a", "cpu")
+    assert r.status_code in (201, 202), r.text
+    try:
+        server = wait_ready(s, "alice", "dev", timeout=600)
+        pod = pod_of(kube_cluster, "alice")
+        assert pod["metadata"]["namespace"] == "aiportal-team-a"
+        assert pod["spec"]["nodeName"] == kube_cluster.node
+        assert pod["status"]["podIP"].startswith("10.244.0.")
+        assert pod["metadata"]["labels"].items() >= {
+            "aiportal.org/team": "team-a", "aiportal.org/user": "alice", "aiportal.org/profile": "cpu",
+            "aiportal.org/mode": "dev", "aiportal.org/app": "jupyter"}.items()
+        # JupyterLab, reached by the hub's proxy on the pod's IP, serves /src: the user's folder
+        lab = hub(kube_portal, kube_token, "alice")
+        r = lab.get(f"{kube_portal.url.rstrip('/')}{server['url']}api/contents/hello.py", params={"content": "1"})
+        assert r.status_code == 200, r.text
+        assert r.json()["content"] == "print('from /src')\n"
+        # the S3 variables are references to the team's Secret, resolved in the container
+        env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_BUCKET"):
+            assert "value" not in env[var] and env[var]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys"
+        secret = namespace_json(kube_cluster, "secret", "s3-keys", "aiportal-team-a")["data"]
+        seen = kube_cluster.kubectl("exec", "-n", "aiportal-team-a", pod["metadata"]["name"], "-c", "notebook",
+                                    "--", "printenv", "AWS_ACCESS_KEY_ID").stdout.strip()
+        assert seen == base64.b64decode(secret["AWS_ACCESS_KEY_ID"]).decode()
+    finally:
+        stop(s, "alice", "dev")
+    wait_for(lambda: pod_of(kube_cluster, "alice") is None, timeout=120, what="the pod removed")
+
+
+def test_a_prod_server_of_a_member_has_no_src_and_keys_that_cannot_delete(kube_cluster, kube_portal, kube_token):
+    src = kube_portal.homes / "team-a" / "bob" / "src"
+    src.mkdir(parents=True)
+    (src / "marker").write_text("bob's source\n")
+    s = hub(kube_portal, kube_token, "bob")
+    r = start(s, "bob", "model", "team-a", "prod")
+    assert r.status_code in (201, 202), r.text
+    try:
+        wait_ready(s, "bob", "model", timeout=600)
+        pod = pod_of(kube_cluster, "bob")
+        env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+        # a member of a team where only admins delete gets the keys that cannot
+        assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys-no-delete"
+        mounts = [m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]]
+        assert "/src" not in mounts
+        probe = kube_cluster.kubectl("exec", "-n", "aiportal-team-a", pod["metadata"]["name"], "-c", "notebook",
+                                     "--", "test", "-e", "/src/marker", check=False)
+        assert probe.returncode != 0
+    finally:
+        stop(s, "bob", "model")

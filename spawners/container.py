@@ -14,15 +14,12 @@ out of their reach; host networking would expose them to every server.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from docker.errors import APIError
 from dockerspawner import DockerSpawner
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Bool, Int, List, Unicode, default
 
 from .engine import HOST_ALIASES
@@ -198,31 +195,11 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
             try:
                 async with self.starting:
                     ip, port = await super().start()
-                    await self._answering(ip, port)
+                    await self.answering(f"http://{ip}:{port}{self.server.base_url}api")
                 return ip, port
             except APIError as e:
                 raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",
                              500) from None
-
-    async def _answering(self, ip: str, port: int) -> None:
-        """Return once the server answers, polling every 0.1 s.
-
-        The hub's own wait backs off to seconds between tries, which for a server that is
-        up in under two seconds can double the time to the user's first page.
-        """
-        url, client = f"http://{ip}:{port}{self.server.base_url}api", AsyncHTTPClient()
-        deadline = time.monotonic() + self.http_timeout
-        for attempt in itertools.count():
-            try:
-                if (await client.fetch(url, raise_error=False, request_timeout=2)).code < 500:
-                    return
-            except (OSError, HTTPClientError):  # not listening yet
-                pass
-            if time.monotonic() > deadline:
-                return  # the hub waits too, and reports the timeout itself
-            if attempt % 10 == 9 and (status := await self.poll()) is not None:
-                raise refuse(f"the server exited while starting ({status})", 500)
-            await asyncio.sleep(0.1)
 
     async def create_object(self):
         spec = container_spec(

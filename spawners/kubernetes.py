@@ -147,6 +147,11 @@ class KubeTeamSpawner(TeamSpawnerMixin, KubeSpawner):
             setattr(self, name, value)
         return s3_references(may_delete)
 
+    async def _start(self):
+        url = await super()._start()
+        await self.answering(f"{url}{self.server.base_url}api")
+        return url
+
     async def _make_create_pod_request(self, pod, request_timeout):
         try:
             return await super()._make_create_pod_request(pod, request_timeout)

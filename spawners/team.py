@@ -8,9 +8,12 @@ the server inside `reserved()`, say what their running servers hold, and call ge
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from contextlib import asynccontextmanager
 
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Callable, Dict, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -84,6 +87,26 @@ class TeamSpawnerMixin(LoggingConfigurable):
             yield self.holding
         finally:
             await self.ledger.settle(key)
+
+    async def answering(self, url: str) -> None:
+        """Return once the server answers `url` (its API), polling every 0.1 s.
+
+        The hub's own wait backs off to seconds between tries, which for a server that is
+        up in a few seconds can add seconds before the user's first page.
+        """
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + self.http_timeout
+        for attempt in itertools.count():
+            try:
+                if (await client.fetch(url, raise_error=False, request_timeout=2)).code < 500:
+                    return
+            except (OSError, HTTPClientError):  # not listening yet
+                pass
+            if time.monotonic() > deadline:
+                return  # the hub waits too, and reports the timeout itself
+            if attempt % 10 == 9 and (status := await self.poll()) is not None:
+                raise refuse(f"the server exited while starting ({status})", 500)
+            await asyncio.sleep(0.1)
 
     async def team_notes(self, teams: dict[str, dict]) -> dict[str, str]:
         """Per-team remarks for the form: what is free, where a limit or GPUs apply."""

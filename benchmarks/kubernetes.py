@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -27,15 +26,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.spawn import BASELINE, USERS, Hub, first_200, log  # noqa: E402
+from benchmarks.spawn import BASELINE, USERS, Hub, first_200, log, single_spawn  # noqa: E402
 from portal.launcher import Portal  # noqa: E402
 from portal.ports import free_port  # noqa: E402
 from tests.kube_cluster import KubeCluster  # noqa: E402
 from tests.kubernetes.kube_portal import DEV_IMAGE, HOME_CLASS, kube_config  # noqa: E402
 from tests.spawners.servers import hub as hub_session  # noqa: E402
 from tests.spawners.servers import start_at_once, stop  # noqa: E402
-
-ROUNDS = 3
 
 
 def kubectl_run(cluster: KubeCluster, hub: Hub, n: int) -> float:
@@ -72,18 +69,6 @@ def cluster_hub_url(portal: Portal) -> str:
     return portal.config.raw["spawner"]["kubernetes"]["hub_connect_url"].rstrip("/")
 
 
-def single_spawn(cluster: KubeCluster, hub: Hub) -> dict:
-    portal_s, baseline_s = [], []
-    for i in range(ROUNDS):
-        baseline_s.append(kubectl_run(cluster, hub, i))
-        portal_s.append(hub.spawn(USERS[0]))
-        hub.stop(USERS[0])
-        log(f"round {i + 1}: kubectl run {baseline_s[-1]:.2f} s, portal {portal_s[-1]:.2f} s")
-    portal, baseline = statistics.median(portal_s), statistics.median(baseline_s)
-    return {"portal_s": round(portal, 2), "baseline_s": round(baseline, 2), "ratio": round(portal / baseline, 2),
-            "target": "<=1.3", "ok": portal / baseline <= 1.3}
-
-
 def quota_race(portal: Portal, hub: Hub) -> dict:
     t0 = time.monotonic()
     token = hub.tokens.__getitem__
@@ -118,7 +103,8 @@ def main() -> int:
         hub = Hub(portal)
         requests.get(f"{portal.url}hub/api", timeout=30).raise_for_status()
         result = {"bench": "kubernetes", "cluster_start_s": round(started_s, 1), "image_import_s": round(import_s, 1),
-                  "spawn": single_spawn(cluster, hub), "quota_race": quota_race(portal, hub)}
+                  "spawn": single_spawn(hub, lambda i: kubectl_run(cluster, hub, i), "kubectl run"),
+                  "quota_race": quota_race(portal, hub)}
     finally:
         if portal is not None:
             portal.stop()

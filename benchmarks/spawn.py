@@ -130,13 +130,14 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1]
 
 
-def single_spawn(hub: Hub) -> dict:
+def single_spawn(hub: Hub, baseline_run, name: str = "podman run") -> dict:
+    """Median spawn through the portal against `baseline_run(round)`, the same server by hand."""
     portal_s, baseline_s = [], []
     for i in range(ROUNDS):
-        baseline_s.append(podman_run(hub.portal, hub.tokens[BASELINE]))
+        baseline_s.append(baseline_run(i))
         portal_s.append(hub.spawn(USERS[0]))
         hub.stop(USERS[0])
-        log(f"round {i + 1}: podman run {baseline_s[-1]:.2f} s, portal {portal_s[-1]:.2f} s")
+        log(f"round {i + 1}: {name} {baseline_s[-1]:.2f} s, portal {portal_s[-1]:.2f} s")
     portal, baseline = statistics.median(portal_s), statistics.median(baseline_s)
     return {"portal_s": round(portal, 2), "baseline_s": round(baseline, 2), "ratio": round(portal / baseline, 2),
             "target": "<=1.3", "ok": portal / baseline <= 1.3}
@@ -191,7 +192,7 @@ def main() -> int:
         portal.start()
         log(f"portal at {portal.url}, servers: {portal.engine.reason}")
         hub = Hub(portal)
-        result = {"bench": "spawn", "spawn": single_spawn(hub),
+        result = {"bench": "spawn", "spawn": single_spawn(hub, lambda _: podman_run(portal, hub.tokens[BASELINE])),
                   "storm": storm(hub)}
     finally:
         portal.stop()  # every server was stopped through the hub

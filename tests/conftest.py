@@ -116,8 +116,8 @@ def portal(tmp_path_factory):
         (ARTIFACTS / "session-jupyterhub.log").write_bytes(log.read_bytes())
 
 
-@pytest.fixture(scope="session")
-def token(portal):
+def tokens_of(portal: Portal):
+    """tokens(user) → a hub API token of that user on `portal`, made once per user."""
     cache: dict[str, str] = {}
 
     def get(user: str) -> str:
@@ -126,6 +126,11 @@ def token(portal):
         return cache[user]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def token(portal):
+    return tokens_of(portal)
 
 
 @pytest.fixture(scope="session")

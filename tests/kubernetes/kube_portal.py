@@ -17,8 +17,7 @@ import pytest
 
 from portal.launcher import Portal
 from portal.ports import free_port
-from portal.tokens import new_token
-from tests.conftest import write_config
+from tests.conftest import tokens_of, write_config
 
 DEV_IMAGE = "localhost/aiportal-dev:latest"
 HOME_CLASS = "aiportal-test-home"
@@ -88,11 +87,4 @@ def kube_portal(kube_cluster, tmp_path_factory):
 @pytest.fixture(scope="module")
 def kube_token(kube_portal):
     """kube_token(user) → a hub API token of that user (the form tests/spawners/servers.py takes)."""
-    tokens: dict[str, str] = {}
-
-    def get(user: str) -> str:
-        if user not in tokens:
-            tokens[user] = new_token(kube_portal.data.root, user, str(kube_portal.config_path))
-        return tokens[user]
-
-    return get
+    return tokens_of(kube_portal)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -21,16 +22,25 @@ def pod_of(cluster, user: str) -> dict | None:
     return items[0] if items else None
 
 
-def test_a_dev_server_runs_as_a_pod_of_the_team_on_the_real_node_with_src_and_secret_keys(
-        kube_cluster, kube_portal, kube_token):
-    src = kube_portal.homes / "team-a" / "alice" / "src"
+@contextmanager
+def running(portal, token, user: str, server: str, profile: str, src_file: str):
+    """A server of team-a started through the hub, `src_file` first written into the user's src
+    folder of the team's home volume; → the server's hub model; stopped after."""
+    src = portal.homes / "team-a" / user / "src"
     src.mkdir(parents=True)
-    (src / "hello.py").write_text("print('from /src')\n")
-    s = hub(kube_portal, kube_token, "alice")
-    r = start(s, "alice", "dev", "team-a", "cpu")
+    (src / src_file).write_text(f"{user}'s source\n")
+    s = hub(portal, token, user)
+    r = start(s, user, server, "team-a", profile)
     assert r.status_code in (201, 202), r.text
     try:
-        server = wait_ready(s, "alice", "dev", timeout=600)
+        yield wait_ready(s, user, server, timeout=600)
+    finally:
+        stop(s, user, server)
+
+
+def test_a_dev_server_runs_as_a_pod_of_the_team_on_the_real_node_with_src_and_secret_keys(
+        kube_cluster, kube_portal, kube_token):
+    with running(kube_portal, kube_token, "alice", "dev", "cpu", "hello.py") as server:
         pod = pod_of(kube_cluster, "alice")
         assert pod["metadata"]["namespace"] == "aiportal-team-a"
         assert pod["spec"]["nodeName"] == kube_cluster.node
@@ -42,7 +52,7 @@ def test_a_dev_server_runs_as_a_pod_of_the_team_on_the_real_node_with_src_and_se
         lab = hub(kube_portal, kube_token, "alice")
         r = lab.get(f"{kube_portal.url.rstrip('/')}{server['url']}api/contents/hello.py", params={"content": "1"})
         assert r.status_code == 200, r.text
-        assert r.json()["content"] == "print('from /src')\n"
+        assert r.json()["content"] == "alice's source\n"
         # the S3 variables are references to the team's Secret, resolved in the container
         env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
         for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_BUCKET"):
@@ -51,20 +61,11 @@ def test_a_dev_server_runs_as_a_pod_of_the_team_on_the_real_node_with_src_and_se
         seen = kube_cluster.kubectl("exec", "-n", "aiportal-team-a", pod["metadata"]["name"], "-c", "notebook",
                                     "--", "printenv", "AWS_ACCESS_KEY_ID").stdout.strip()
         assert seen == base64.b64decode(secret["AWS_ACCESS_KEY_ID"]).decode()
-    finally:
-        stop(s, "alice", "dev")
     wait_for(lambda: pod_of(kube_cluster, "alice") is None, timeout=120, what="the pod removed")
 
 
 def test_a_prod_server_of_a_member_has_no_src_and_keys_that_cannot_delete(kube_cluster, kube_portal, kube_token):
-    src = kube_portal.homes / "team-a" / "bob" / "src"
-    src.mkdir(parents=True)
-    (src / "marker").write_text("bob's source\n")
-    s = hub(kube_portal, kube_token, "bob")
-    r = start(s, "bob", "model", "team-a", "prod")
-    assert r.status_code in (201, 202), r.text
-    try:
-        wait_ready(s, "bob", "model", timeout=600)
+    with running(kube_portal, kube_token, "bob", "model", "prod", "marker"):
         pod = pod_of(kube_cluster, "bob")
         env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
         # a member of a team where only admins delete gets the keys that cannot
@@ -74,5 +75,3 @@ def test_a_prod_server_of_a_member_has_no_src_and_keys_that_cannot_delete(kube_c
         probe = kube_cluster.kubectl("exec", "-n", "aiportal-team-a", pod["metadata"]["name"], "-c", "notebook",
                                      "--", "test", "-e", "/src/marker", check=False)
         assert probe.returncode != 0
-    finally:
-        stop(s, "bob", "model")

@@ -1,6 +1,6 @@
 """A portal whose servers are pods of the test cluster (tests/kube_cluster.py).
 
-- `kube_portal`: one `aiportal up` for the module with `spawner.backend: kubernetes`, the
+- `kube_portal`: one `aiportal up` for the session with `spawner.backend: kubernetes`, the
   cluster's admin kubeconfig, and the hub forwarded on the pod gateway (pods reach it there);
   team-a (2 GPUs, 8 CPUs, 32 GiB; alice admin, bob and u0..u9 members, who may not
   delete) and team-b (carol).
@@ -64,27 +64,22 @@ def wait_for(check, timeout: float = 60, what: str = "condition"):
         time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kube_portal(kube_cluster, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("kube-portal")
     homes = data_dir / "homes"
     for team in ("team-a", "team-b"):
         (homes / team).mkdir(parents=True)
-        kube_cluster.hostpath_volume(f"home-{team}-{data_dir.name}", homes / team, HOME_CLASS,
-                                     claim=(f"aiportal-{team}", "home"))
+        kube_cluster.hostpath_volume(f"home-{team}", homes / team, HOME_CLASS, claim=(f"aiportal-{team}", "home"))
     kube_cluster.import_image(DEV_IMAGE)
     path = write_config(data_dir / "portal.yaml", kube_config(kube_cluster, free_port()))
     portal = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
     portal.homes = homes
     yield portal
-    portal.stop()
-    for team in ("team-a", "team-b"):  # the next module's portal starts from nothing
-        kube_cluster.kubectl("delete", "namespace", f"aiportal-{team}", "--wait=true", "--timeout=120s",
-                             check=False, timeout=150)
-        kube_cluster.kubectl("delete", "pv", f"home-{team}-{data_dir.name}", "--wait=false", check=False)
+    portal.stop()  # its pods and namespaces go with the session's cluster
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kube_token(kube_portal):
     """kube_token(user) → a hub API token of that user (the form tests/spawners/servers.py takes)."""
     return tokens_of(kube_portal)

@@ -9,8 +9,10 @@ import subprocess
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from portal.namespaces import S3_SECRETS
+from tests.browser import chromium, signed_in
 from tests.http import TimedSession
 from tests.kubernetes.kube_portal import MEMBERS, namespace_json, wait_for
 from tests.spawners.servers import hub, start_at_once, stop
@@ -106,6 +108,16 @@ def test_ten_concurrent_gpu_spawns_are_decided_by_the_resource_quota_two_admitte
         wait_for(lambda: all(p["spec"].get("nodeName") == kube_cluster.gpu_node for p in json.loads(
             kube_cluster.kubectl("get", "pods", "-n", "aiportal-team-a", "-l", "aiportal.org/profile=gpu",
                                  "-o", "json").stdout)["items"]), what="GPU pods on the GPU node")
+        # what the quota counts is what the team page and the spawn form show
+        with chromium() as browser:
+            page = signed_in(browser, kube_portal, "alice")
+            page.goto(f"{kube_portal.url}services/portal/teams/team-a")
+            expect(page.locator("[data-in-use=gpus]")).to_have_text("(2 in use)", timeout=30_000)
+            page.screenshot(path=str(artifacts / "kubernetes-team-quota-in-use.png"), full_page=True)
+            page.goto(f"{kube_portal.url}hub/spawn/alice/more")
+            note = page.locator("fieldset[data-team=team-a] .team-note")
+            assert note.inner_text().startswith("0 of 2 team GPUs free"), note.inner_text()
+            page.screenshot(path=str(artifacts / "kubernetes-spawn-form-quota.png"), full_page=True)
     finally:
         for user, server in started:
             stop(hub(kube_portal, kube_token, user), user, server)

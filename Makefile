@@ -20,7 +20,10 @@ up: setup
 	else echo "make up: podman is not installed (run as root once): run make up as root once, or set spawner.backend: local (unprivileged, no isolation)"; fi
 	$(VENV)/bin/aiportal up $(UP_ARGS)
 
-test: setup deps minio kubernetes images lint
+# The slow builds run side by side: the Go builds take the CPUs while the image builds
+# mostly wait on the package mirrors (a cold run saves several minutes).
+test: setup deps lint
+	$(MAKE) --no-print-directory -j3 minio kubernetes images
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.installed node_modules/.installed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -22,18 +23,37 @@ def pod_of(cluster, user: str) -> dict | None:
     return items[0] if items else None
 
 
+def progress(s, user: str, server: str) -> list[str]:
+    """The messages of the hub's progress stream of a pending spawn, until it ends."""
+    messages = []
+    with s.get(f"{s.base}/users/{user}/servers/{server}/progress", stream=True, timeout=600) as events:
+        for line in events.iter_lines():
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                messages.append(event.get("message", ""))
+                if event.get("ready") or event.get("failed"):
+                    break
+    return messages
+
+
 @contextmanager
 def running(portal, token, user: str, server: str, profile: str, src_file: str):
     """A server of team-a started through the hub, `src_file` first written into the user's src
-    folder of the team's home volume; → the server's hub model; stopped after."""
+    folder of the team's home volume; → the server's hub model with the spawn's progress
+    messages; stopped after."""
     src = portal.homes / "team-a" / user / "src"
     src.mkdir(parents=True)
     (src / src_file).write_text(f"{user}'s source\n")
     s = hub(portal, token, user)
-    r = start(s, user, server, "team-a", profile)
+    with ThreadPoolExecutor(1) as pool:  # the spawn request, and its progress read meanwhile
+        request = pool.submit(start, s, user, server, "team-a", profile)
+        wait_for(lambda: request.done() or server in s.get(f"{s.base}/users/{user}").json()["servers"],
+                 what="the spawn begun")
+        messages = progress(s, user, server)
+        r = request.result()
     assert r.status_code in (201, 202), r.text
     try:
-        yield wait_ready(s, user, server, timeout=600)
+        yield {**wait_ready(s, user, server, timeout=600), "progress": messages}
     finally:
         stop(s, user, server)
 
@@ -48,6 +68,9 @@ def test_a_dev_server_runs_as_a_pod_of_the_team_on_the_real_node_with_src_and_se
         assert pod["metadata"]["labels"].items() >= {
             "aiportal.org/team": "team-a", "aiportal.org/user": "alice", "aiportal.org/profile": "cpu",
             "aiportal.org/mode": "dev", "aiportal.org/app": "jupyter"}.items()
+        # the spawn page's progress comes from the pod's events (KubeSpawner's)
+        assert any("Successfully assigned aiportal-team-a/jupyter-alice--dev" in m for m in server["progress"])
+        assert any("[Normal] Container started" in m for m in server["progress"]), server["progress"]
         # JupyterLab, reached by the hub's proxy on the pod's IP, serves /src: the user's folder
         lab = hub(kube_portal, kube_token, "alice")
         r = lab.get(f"{kube_portal.url.rstrip('/')}{server['url']}api/contents/hello.py", params={"content": "1"})

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.hub_bridge import HubBridge
+
 VERSION = "v1.37.2"
 CACHE = Path(os.environ.get("AIPORTAL_CACHE", Path.home() / ".cache" / "aiportal")) / f"k8s-{VERSION}"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet",
@@ -105,6 +107,7 @@ class KubeCluster:
         self.node = socket.gethostname()
         self.containerd_sock = run_dir / "containerd" / "containerd.sock"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.api_bridge: HubBridge | None = None  # the pod gateway's 6443 to the API server
         self.imported: dict[str, str] = {}  # ref -> image id imported this session
         self.netns_before: set[str] = set()
         self.lock = None  # the open lock file while this cluster owns the machine's shared parts
@@ -190,6 +193,7 @@ class KubeCluster:
             self.wait("etcd healthy", lambda: self.get("http://127.0.0.1:2379/health") == 200, 30, "etcd")
             self.start_apiserver()
             self.wait("kube-apiserver ready", lambda: self.get(f"{self.api_url}/readyz") == 200, 60, "kube-apiserver")
+            self.route_kubernetes_service()
             self.start_controllers()
             self.start_kwok()
             self.start_kubelet()
@@ -207,6 +211,20 @@ class KubeCluster:
             self.stop()
             raise
         return self
+
+    def route_kubernetes_service(self) -> None:
+        """Pods reach the API server through the `kubernetes` Service, as in any cluster (the
+        in-cluster client of a hub in a pod): the API server listens on loopback only and
+        reconciles no endpoints (recipe fix 6), so this machine forwards the pod gateway's
+        port 6443 to it and the Service's EndpointSlice names that address."""
+        self.api_bridge = HubBridge(self.pod_gateway, 6443).start()
+        self.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes-test", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes",
+                                    "endpointslice.kubernetes.io/managed-by": "aiportal-tests"}},
+            "addressType": "IPv4", "endpoints": [{"addresses": [self.pod_gateway]}],
+            "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}))
 
     def take_lock(self) -> None:
         """One cluster per machine: ports, cni0, the IPAM folder, iptables chains and containerd's
@@ -508,6 +526,9 @@ state = "{d / 'state'}"
             self.remove_containers()
         for name in ("containerd", "kube-apiserver", "etcd"):
             self.terminate(name)
+        if self.api_bridge is not None:
+            self.api_bridge.stop()
+            self.api_bridge = None
         if "kube-proxy" in self.procs:
             run([str(self.bin / "kube-proxy"), "--cleanup"], check=False, timeout=60)
         if "kubelet" in self.procs:

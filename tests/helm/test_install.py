@@ -1,5 +1,6 @@
 """The chart in a real cluster (tests/kube_cluster.py): install, serve through the proxy's
-Service, upgrade without losing users or teams, uninstall.
+Service, upgrade without losing users or teams, start a server pod from the hub in the
+cluster, uninstall.
 
 The hub image is built by scripts/build-images.sh and imported into the cluster; its data
 volume is a hostPath PersistentVolume on this machine; S3 is a MinIO on this machine at the
@@ -27,6 +28,7 @@ NAMESPACE = "aiportal"
 RELEASE = "aiportal"  # contains the chart's name: objects are aiportal-hub, aiportal-proxy-public, …
 IMAGE = "localhost/aiportal-hub"
 STORAGE_CLASS = "aiportal-hub-test"
+SERVER_IMAGE = "localhost/aiportal-dev:latest"  # a prod-mode profile: no home volume needed
 
 
 def http(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict | None]:
@@ -57,6 +59,7 @@ def wait_for(what: str, check, timeout: float = 120):
 def hub_image(kube_cluster) -> str:
     subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "hub"], check=True, timeout=1800)
     kube_cluster.import_image(f"{IMAGE}:latest")
+    kube_cluster.import_image(SERVER_IMAGE)
     return f"{IMAGE}:latest"
 
 
@@ -86,7 +89,9 @@ def release(helm, chart, kube_cluster, hub_image, s3, tmp_path):
         "portal": {"hub": {"admin_users": ["operator"]},
                    "storage": {"type": "minio", "endpoint": s3.endpoint},
                    "spawner": {"backend": "kubernetes"},
-                   "teams": [{"name": "radiology", "display_name": "Radiology"}]},
+                   "profiles": {"model": {"display_name": "Model", "image": SERVER_IMAGE, "mode": "prod",
+                                          "cpu": 0.5, "memory": "1Gi"}},
+                   "teams": [{"name": "radiology", "display_name": "Radiology", "profiles": ["model"]}]},
         "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Never"},
         "persistence": {"storageClass": STORAGE_CLASS, "size": "1Gi"},
     }
@@ -139,7 +144,7 @@ def proxy_token(kube_cluster) -> str:
 
 
 @pytest.mark.timeout(1500)
-def test_install_serve_upgrade_keeps_users_and_teams(kube_cluster, release, helm, chart):
+def test_install_serve_upgrade_keeps_users_and_teams_and_the_hub_starts_pods(kube_cluster, release, helm, chart):
     values, helm_run = release
     t0 = time.monotonic()
     helm_run("install")
@@ -185,4 +190,18 @@ def test_install_serve_upgrade_keeps_users_and_teams(kube_cluster, release, helm
     assert http("GET", f"{public}/hub/api/groups/radiology", token)[1]["users"] == ["alice"]
     wait_for("the new team seeded", lambda: display_name(public, token, "pathology") == "Pathology")
     assert new_pod["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
+
+    # the hub in the cluster starts a server as a pod in the team's namespace: the pod reaches
+    # the hub through its Service, the proxy pod reaches the server on the pod's IP
+    server = f"{public}/hub/api/users/alice/servers/model"
+    status = http("POST", server, token, {"team": "radiology", "profile": "model"})[0]
+    assert status in (201, 202), f"{status}\n{diagnosis(kube_cluster)}"
+    wait_for("alice's server ready", lambda: (http("GET", f"{public}/hub/api/users/alice", token)[1] or {})
+             .get("servers", {}).get("model", {}).get("ready"), timeout=300)
+    assert http("GET", f"{public}/user/alice/model/api", token)[0] == 200
+    pods = json.loads(kube_cluster.kubectl("-n", "aiportal-radiology", "get", "pods", "-o", "json").stdout)["items"]
+    assert [p["metadata"]["labels"]["aiportal.org/user"] for p in pods] == ["alice"]
+    assert http("DELETE", server, token, {"remove": True})[0] in (202, 204)
+    wait_for("the server's pod removed", lambda: not json.loads(kube_cluster.kubectl(
+        "-n", "aiportal-radiology", "get", "pods", "-o", "json").stdout)["items"])
     print(f"helm install --wait: {install_s:.1f} s, helm upgrade --wait: {upgrade_s:.1f} s")

@@ -23,7 +23,7 @@ up: setup
 # The slow builds run side by side: the Go builds take the CPUs while the image builds
 # mostly wait on the package mirrors (a cold run saves several minutes).
 test: setup deps lint
-	$(MAKE) --no-print-directory -j3 minio kubernetes images
+	$(MAKE) --no-print-directory -j3 minio kubernetes kaniko images
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -44,6 +44,9 @@ deps:
 
 minio:
 	scripts/install-minio.sh >/dev/null
+
+kaniko:
+	scripts/install-kaniko.sh >/dev/null
 
 kubernetes: deps
 	scripts/install-kubernetes.sh >/dev/null

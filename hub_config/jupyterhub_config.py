@@ -15,6 +15,7 @@ from portal.notebook_env import NotebookEnv
 from portal.passwords import BackgroundHash
 from spawners import engine as engines
 from spawners import gpus
+from spawners.team import ReleasedVersions
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
 
@@ -44,14 +45,20 @@ c.JupyterHub.default_url = "/services/portal/"
 c.Authenticator.admin_users = set(cfg.admin_users)
 if cfg.auth["type"] == "gitlab":
     gl = cfg.auth["gitlab"]
-    c.JupyterHub.authenticator_class = "gitlab"
-    c.GitLabOAuthenticator.gitlab_url = gl["url"]
-    c.GitLabOAuthenticator.client_id = gl["client_id"]
-    c.GitLabOAuthenticator.client_secret = gl["client_secret"]
+    # the user's GitLab groups that teams name become their teams at each login (gitlab_login.py)
+    c.JupyterHub.authenticator_class = "portal.gitlab_login.PortalGitLabAuthenticator"
+    c.PortalGitLabAuthenticator.gitlab_url = gl["url"]
+    c.PortalGitLabAuthenticator.client_id = gl["client_id"]
+    c.PortalGitLabAuthenticator.client_secret = gl["client_secret"]
+    c.PortalGitLabAuthenticator.scope = ["read_user", "read_api"]
     if gl.get("callback_url"):
-        c.GitLabOAuthenticator.oauth_callback_url = gl["callback_url"]
+        c.PortalGitLabAuthenticator.oauth_callback_url = gl["callback_url"]
     if gl.get("allowed_groups"):
-        c.GitLabOAuthenticator.allowed_gitlab_groups = set(gl["allowed_groups"])
+        c.PortalGitLabAuthenticator.allowed_gitlab_groups = set(gl["allowed_groups"])
+    if (cfg.raw.get("gitlab") or {}).get("acts_as") == "user":
+        # promotion acts with the user's own token, kept encrypted in the hub's database
+        c.PortalGitLabAuthenticator.enable_auth_state = True
+        os.environ.setdefault("JUPYTERHUB_CRYPT_KEY", data.secret("auth-state-key", 24))  # 32 characters: a raw key
 else:
     c.JupyterHub.authenticator_class = "portal.auth.PortalAuthenticator"
     c.PortalAuthenticator.allow_all = True  # authenticate() itself refuses unapproved sign-ups
@@ -77,8 +84,10 @@ c.JupyterHub.services = [{
         "AIPORTAL_CONFIG": cfg.source,
         "AIPORTAL_DATA_DIR": str(data.root),
         "AIPORTAL_COOKIE_SECRET": data.secret("portal-cookie-secret"),
-        # an external S3 server's admin keys (a Secret on Kubernetes); only the service gets them
-        **{k: os.environ[k] for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY") if k in os.environ},
+        # an external S3 server's admin keys (a Secret on Kubernetes)
+        # and the platform's GitLab token (promotion): only the service gets them
+        **{k: os.environ[k] for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY", "AIPORTAL_GITLAB_TOKEN")
+           if k in os.environ},
     },
 }]
 
@@ -90,6 +99,8 @@ if engine.backend not in ("local", "kubernetes"):
     engines.wait_until_answers(engine.socket)  # `aiportal up` may still be starting Podman's service
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
 c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
+# promoted versions a team may start as prod-mode servers, from the portal database
+c.Spawner.released_versions = ReleasedVersions(data.portal_db_url(cfg.database_url))
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 c.Spawner.poll_interval = 10  # how soon a server that died shows as stopped and frees its quota

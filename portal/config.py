@@ -94,11 +94,12 @@ class TeamSpec:
     quota: Quota
     profiles: tuple[str, ...]
     delete_policy: str
+    promotion: dict  # gitlab_group, dev_image, promoters
 
     def properties(self) -> dict:
         """The team settings as they are stored in the hub group's `properties`."""
         return {"display_name": self.display_name, "quota": self.quota.as_dict(),
-                "profiles": list(self.profiles), "delete_policy": self.delete_policy}
+                "profiles": list(self.profiles), "delete_policy": self.delete_policy, **self.promotion}
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,8 @@ def _build(data: dict, source: str) -> PortalConfig:
         teams[t["name"]] = TeamSpec(
             name=t["name"], display_name=t.get("display_name") or t["name"],
             members=tuple(dict.fromkeys([*t["members"], *admins])), admins=admins,
-            quota=Quota.from_dict(t["quota"]), profiles=tuple(t["profiles"]), delete_policy=t["delete_policy"])
+            quota=Quota.from_dict(t["quota"]), profiles=tuple(t["profiles"]), delete_policy=t["delete_policy"],
+            promotion={k: t[k] for k in ("gitlab_group", "dev_image", "promoters")})
     return PortalConfig(
         source=source, raw=data, hub_ip=hub["ip"], hub_port=hub["port"],
         admin_users=tuple(hub["admin_users"]), hub_db_url=sqlalchemy_url(hub["db_url"]),

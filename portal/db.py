@@ -1,5 +1,5 @@
 """The portal's own database: state that is not the hub's (audit log, uploads in progress,
-team S3 keys, share links).
+team S3 keys, share links, promotions).
 
 SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
 single-machine default) and PostgreSQL (``database.url`` in portal.yaml). The schema is
@@ -12,7 +12,19 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, String, create_engine, inspect, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -94,6 +106,40 @@ class Share(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class Promotion(Base):
+    """A commit of a team's GitLab project promoted to version ``version``: who, when, the
+    pipeline that builds it, where it stands, and the image digest it produced.
+
+    One per (project, version): a second submission of the same promotion finds this one.
+    ``status``: pending (the tag is not made yet), running (its pipeline is), success,
+    failed (the pipeline failed) or error (GitLab refused, or no pipeline came).
+    """
+
+    __tablename__ = "promotions"
+    __table_args__ = (UniqueConstraint("project_id", "version", name="uq_promotions_project_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    project_path: Mapped[str] = mapped_column(String(255))
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    release_notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    base_image: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    pipeline_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pipeline_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    pipeline: Mapped[dict] = mapped_column(JSON, default=dict)
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    image: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    digest: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    checks: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 def _migrate(connection) -> None:

@@ -118,8 +118,9 @@ class Portal:
     """The running single-machine portal (also used by the tests and benchmarks)."""
 
     def __init__(self, data_dir: str | Path, config_path: str | None = None,
-                 port: int | None = None, quiet: bool = False):
+                 port: int | None = None, quiet: bool = False, environ: dict[str, str] | None = None):
         self.data = DataDir(data_dir).ensure()
+        self.environ = dict(environ or {})  # added to the hub's environment (e.g. AIPORTAL_GITLAB_TOKEN)
         self.config_path = ensure_config(self.data, config_path)
         self.config = portal_config.load(self.config_path)
         self.port = port or self.config.hub_port
@@ -158,7 +159,7 @@ class Portal:
             self._launch_storage()
             storage_ready = storage.submit(self.storage.wait_ready) if self.storage else None
             hub_port = remembered_port(self.data.root / "hub-port")
-            env = dict(os.environ, AIPORTAL_CONFIG=str(self.config_path),
+            env = dict(os.environ, **self.environ, AIPORTAL_CONFIG=str(self.config_path),
                        AIPORTAL_DATA_DIR=str(self.data.root), AIPORTAL_PORT=str(self.port),
                        AIPORTAL_HUB_PORT=str(hub_port),
                        AIPORTAL_PROXY_API_PORT=str(free_port()),

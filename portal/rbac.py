@@ -6,7 +6,8 @@
   or named in the team's `admins` property (operators change it at run time: the hub 6.1
   has no REST API for roles); may change the team's members and display name, nothing
   that raises its own limits, nor who else is an admin.
-- member: membership of the group; may use the team (read it, its data, its servers).
+- member: membership of the group; may use the team (read it, its data, its servers), and
+  promote its code when the team's `promoters` is "members" (else only its admins may).
 
 Team-admin roles carry no hub write scope: a hub `groups!group=<team>` scope would let its
 holder rewrite the group's properties (quotas, profiles) through the hub's own API. The
@@ -24,6 +25,7 @@ from .config import PortalConfig
 READ = "custom:portal:read"
 ADMIN = "custom:portal:admin"
 OPERATOR = "operator"  # the unfiltered ADMIN scope; a marker for rules, not a hub scope
+PROMOTE = "promote"  # ADMIN or READ, as the team's `promoters` says; a marker, not a hub scope
 
 CUSTOM_SCOPES = {
     READ: {"description": "See a team's page, members, quotas and data."},
@@ -35,6 +37,11 @@ SERVICE_SCOPES = [
     "admin:users", "admin:groups", "groups", "list:users", "read:users", "list:groups",
     "read:groups", "read:roles", "admin:servers", "read:hub",
 ]
+
+
+def acts_as_user(config: PortalConfig) -> bool:
+    """Promotion acts with each user's GitLab token, which the service reads from auth_state."""
+    return (config.raw.get("gitlab") or {}).get("acts_as") == "user"
 
 
 def admin_role_name(team: str) -> str:
@@ -54,7 +61,7 @@ def hub_roles(config: PortalConfig, service: str = "portal") -> list[dict]:
         {"name": "portal-operator", "description": "Platform operators: every team",
          "scopes": [READ, ADMIN], "users": list(config.admin_users)},
         {"name": "portal-service", "description": "The portal service's own token",
-         "scopes": SERVICE_SCOPES, "services": [service]},
+         "scopes": SERVICE_SCOPES + (["admin:auth_state"] if acts_as_user(config) else []), "services": [service]},
     ]
     for team in config.teams.values():
         roles.append({"name": admin_role_name(team.name), "description": f"Admins of team {team.name}",
@@ -95,6 +102,8 @@ class Caller:
 
     def may(self, scope: str, team) -> bool:
         """`can` on a portal.teams.Team: its live members and `admins` property count."""
+        if scope == PROMOTE:
+            scope = READ if team.promotion["promoters"] == "members" else ADMIN
         return self.can(scope, team.name, team.members, team.admins)
 
     def filtered_teams(self) -> set[str]:

@@ -27,6 +27,10 @@ from .db import Database, DatabaseUnavailable
 from .hub import HubError
 from .namespaces import Cluster, NamespaceError, TeamNamespaces
 from .notebook_env import NotebookEnv
+from .promotion import gitlab as promotion_gitlab
+from .promotion.desk import PromotionDesk
+from .promotion.records import Promotions
+from .promotion.registry import Registry
 from .shares import Shares
 from .signups import Signups
 from .storage import StorageAdminError, store_from_config
@@ -77,6 +81,17 @@ async def keep_usage(app, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def promotion_desk(config, db: Database, environ) -> PromotionDesk | None:
+    """Promotion when a GitLab is configured: its client, the records, the registry reader."""
+    settings = promotion_gitlab.Settings.from_config(config)
+    if settings is None:
+        return None
+    token = environ.get(promotion_gitlab.TOKEN_ENV)
+    registry = Registry(insecure=settings.registry_insecure, ca_bundle=settings.ca_bundle, timeout=settings.timeout,
+                        credentials=("aiportal", token) if token and settings.acts_as == "platform" else None)
+    return PromotionDesk(promotion_gitlab.GitLabAccess(settings, environ=environ), Promotions(db), registry)
+
+
 def transient(error: Exception) -> bool:
     """Whether a start-up error may pass by itself (a server still starting), rather than
     need an operator (wrong keys, a refused call): those stop the start at once."""
@@ -123,6 +138,11 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
         log.critical("portal start-up failed: %s", cause, exc_info=not isinstance(e, RuntimeError | S3Error))
         app.settings["startup_error"] = cause
         return
+    desk = app.settings.get("promotion")
+    if desk is not None:
+        resumed = desk.follower.resume()
+        if resumed:
+            log.info("following %d unfinished promotion(s) again", resumed)
     ready.set()
     log.info("portal ready: %d team(s) seeded", len(config.teams))
     await keep_usage(app, config.storage_usage_interval)
@@ -157,7 +177,10 @@ async def main(sockets: list[socket.socket]) -> None:
         uploads=Uploads(access, db, usage, audit), shares=Shares(db, access, audit),
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"
                           if membership == "gitlab" else ""),
-        signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None)
+        signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None,
+        promotion=(desk := promotion_desk(config, db, os.environ)))
+    if desk is not None:
+        desk.access.hub = app.settings["hub"]  # acts_as user: the promoter's GitLab token is in the hub's auth_state
     server = HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
     log.info("portal serving on %s", os.environ["JUPYTERHUB_SERVICE_URL"])

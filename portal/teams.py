@@ -24,6 +24,7 @@ from .rbac import ADMIN, OPERATOR
 log = logging.getLogger(__name__)
 SEEDED = "seeded"  # properties key holding what portal.yaml said at the last seed
 LIMITS = ("quota", "profiles", "delete_policy")  # what only operators change
+PROMOTION = ("gitlab_group", "dev_image", "promoters")  # operators too: where and by whom code is promoted
 LEGACY = ("bucket",)  # properties older versions kept; the bucket is derived from the name
 
 _TEAM = SCHEMA["$defs"]["team"]["properties"]
@@ -40,11 +41,12 @@ PATCH_SCHEMA = {
         },
         "profiles": _TEAM["profiles"],
         "delete_policy": _TEAM["delete_policy"],
+        **{field: _TEAM[field] for field in PROMOTION},
     },
     "$defs": SCHEMA["$defs"],
 }
 #: The scope a PATCH needs for each field: team admins rename, operators set limits.
-PATCH_RULES = {"display_name": ADMIN, **{field: OPERATOR for field in LIMITS}}
+PATCH_RULES = {"display_name": ADMIN, **{field: OPERATOR for field in LIMITS + PROMOTION}}
 #: POST /teams (operators only): a name, and what a PATCH may set, plus the first admins.
 CREATE_SCHEMA = {
     **{k: v for k, v in PATCH_SCHEMA.items() if k != "minProperties"},
@@ -117,13 +119,18 @@ class Team:
         """Who may delete objects in the bucket: "admins" (team admins) or "members"."""
         return self.properties.get("delete_policy", _TEAM["delete_policy"]["default"])
 
+    @property
+    def promotion(self) -> dict:
+        """gitlab_group, dev_image and promoters, with the schema's defaults."""
+        return {field: self.properties.get(field, _TEAM[field]["default"]) for field in PROMOTION}
+
     def as_json(self) -> dict:
         return {
             "name": self.name, "display_name": self.display_name, "quota": self.quota,
             "profiles": list(self.properties.get("profiles") or []),
             "bucket": self.bucket, "delete_policy": self.delete_policy,
             "members": self.members, "admins": self.admins,
-            "membership_source": self.membership_source,
+            "membership_source": self.membership_source, **self.promotion,
         }
 
 

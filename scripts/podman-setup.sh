@@ -61,6 +61,19 @@ ensure_key engine cgroup_manager '"cgroupfs"'
 # stops podman from validating it (and warning) on every call.
 ensure_key network network_backend '"netavark"'
 
+# The tests' OCI registry (tests/registry.py) serves plain HTTP on a fixed loopback port.
+# Podman's Docker-compatible API has no per-pull TLS switch (the prod server spawn pulls
+# 127.0.0.1:5055/…@sha256:… through it), so the registry is declared insecure here, once,
+# before any Podman service reads its registries configuration.
+TEST_REGISTRY=${AIPORTAL_TEST_REGISTRY:-127.0.0.1:5055}
+DROPIN=/etc/containers/registries.conf.d/50-aiportal-test-registry.conf
+want=$(printf '# aiportal tests: tests/registry.py (written by scripts/podman-setup.sh)\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$TEST_REGISTRY")
+if [[ "$(cat "$DROPIN" 2>/dev/null)" != "$want" ]]; then
+  [[ $(id -u) -eq 0 ]] || { echo "podman-setup: run as root to write $DROPIN" >&2; exit 1; }
+  mkdir -p "$(dirname "$DROPIN")" && printf '%s\n' "$want" >"$DROPIN"
+  did+=("declared the test registry $TEST_REGISTRY insecure in $DROPIN")
+fi
+
 if ((${#did[@]})); then
   msg=$(printf '%s; ' "${did[@]}")
   echo "podman-setup: ${msg%; } ($CONF)"

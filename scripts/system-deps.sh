@@ -2,10 +2,12 @@
 # System packages the tests need, installed through apt-get when missing (as root).
 #   chromium   - the real browser Playwright drives (no browser download is possible here)
 #   postgresql - the production database, run by the tests as a throwaway cluster
+#   docker-registry - a real OCI registry (distribution 2.8) that Kaniko pulls from and pushes to
+#   git        - the GitLab double's repositories and `git archive` of tagged commits
 # Podman, runc and debootstrap come from scripts/podman-setup.sh.
 set -euo pipefail
 
-PKGS=(chromium postgresql)
+PKGS=(chromium postgresql docker-registry git)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 from traitlets import Any, Bool, Int, List, Unicode, default
 
@@ -78,7 +78,7 @@ def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: st
     so it runs as in production, with no dotfiles of the user's changing its behaviour.
     `gpu_ids` are always named in NVIDIA_VISIBLE_DEVICES ("void": none) and attached as
     devices with `attach_gpus`. The labels record what the server holds against its team's
-    quota (see `holdings`).
+    quota (see `holdings`); a released version's also its promotion and version.
     """
     dev = profile.mode == "dev"
     gpus = ",".join(gpu_ids)
@@ -111,7 +111,9 @@ def container_spec(profile: ResolvedProfile, *, name: str, portal: str, user: st
                         "CPU_LIMIT": str(profile.cpu), "MEM_LIMIT": str(profile.memory)},
         "labels": {label("portal"): portal, label("team"): profile.team, label("user"): user,
                    label("server"): server, label("profile"): profile.profile, label("gpus"): gpus,
-                   label("cpu"): str(profile.cpu), label("memory"): str(profile.memory)},
+                   label("cpu"): str(profile.cpu), label("memory"): str(profile.memory),
+                   **({label("promotion"): str(profile.promotion), label("version"): profile.version}
+                      if profile.promotion is not None else {})},
         "ports": [SERVER_PORT],
         "host_config": host_config,
     }
@@ -200,6 +202,20 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
             except APIError as e:
                 raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",
                              500) from None
+
+    async def pull_image(self, image):
+        """DockerSpawner's pull, and also a released version's `repository@digest`, which
+        DockerSpawner would split at the digest's colon as if it were a tag (a reference
+        Docker refuses and Podman did not pull here). A digest names one image for good: one
+        that is present is current."""
+        if "@" not in image:
+            return await super().pull_image(image)
+        try:
+            await self.docker("inspect_image", image)
+        except NotFound:
+            self.log.info("pulling image %s", image)
+            repository, digest = image.split("@", 1)
+            await self.docker("pull", repository, digest)
 
     async def create_object(self):
         spec = container_spec(

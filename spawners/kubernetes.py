@@ -61,7 +61,9 @@ def pod_settings(profile: ResolvedProfile, *, user: str, namespace: str, uid: in
         "automount_service_account_token": False,  # a server has no business with the API
         "extra_labels": {LABEL_PREFIX + "team": profile.team, LABEL_PREFIX + "user": safe_slug(user),
                          LABEL_PREFIX + "profile": profile.profile, LABEL_PREFIX + "app": profile.app,
-                         LABEL_PREFIX + "mode": profile.mode},
+                         LABEL_PREFIX + "mode": profile.mode,
+                         **({LABEL_PREFIX + "promotion": str(profile.promotion),
+                             LABEL_PREFIX + "version": profile.version} if profile.promotion is not None else {})},
         "environment": {"HOME": home, "USER": user},
     }
     if profile.mode == "dev":

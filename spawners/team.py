@@ -3,12 +3,14 @@
 The form, validation of user_options, the resolved profile, the team's quotas, and the
 team's S3 keys in the server's environment; backends read `self.profile` in start(), start
 the server inside `reserved()`, say what their running servers hold, and call get_env().
+The teams' released versions come from the portal database (`ReleasedVersions`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from contextlib import asynccontextmanager
 
@@ -32,6 +34,37 @@ def refuse(message: str, status: int = 400) -> web.HTTPError:
     return error
 
 
+class ReleasedVersions:
+    """teams → {team: its successful promotions, newest first}: the hub's
+    `Spawner.released_versions`, read from the portal database at every form and every start
+    of a released version, so a version promoted a moment ago can be started.
+
+    The database is opened at first use, when the launcher has made it (as NotebookEnv's
+    store is), so the hub's config stays light.
+    """
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url
+        self._promotions = None
+        self._opening = threading.Lock()  # called in threads: open the database once
+
+    def __deepcopy__(self, memo):
+        """traitlets deep-copies config values into each spawner: they share this one reader."""
+        return self
+
+    def __call__(self, teams: list[str]) -> dict[str, list[dict]]:
+        with self._opening:
+            if self._promotions is None:
+                from portal.db import Database
+                from portal.promotion.records import Promotions
+
+                self._promotions = Promotions(Database(self.db_url))
+        by_team = {team: [] for team in teams}
+        for record in self._promotions.released(teams):
+            by_team[record["team"]].append(record)
+        return by_team
+
+
 class TeamSpawnerMixin(LoggingConfigurable):
     profiles = Dict(config=True, help="Declared profiles by name (from portal.yaml).")
     notice = Unicode("", config=True, help="Shown above the spawn form, e.g. why servers are not containers.")
@@ -43,6 +76,10 @@ class TeamSpawnerMixin(LoggingConfigurable):
         AWS_ENDPOINT_URL, S3_BUCKET), with keys that cannot delete objects unless may_delete.
         Blocking; called in a thread at every spawn, so servers started after a key rotation get
         the new keys. None: no storage variables.""")
+    released_versions = Callable(None, allow_none=True, config=True, help="""(teams) → {team: its
+        released versions} (dicts as portal.promotion.records' `released` gives), which members
+        may start as prod-mode servers. Blocking; called in a thread for the form and for each
+        start of a released version. None: no released versions.""")
     _team_env_values = Dict()
     _ledger: Ledger | None = None
 
@@ -120,21 +157,41 @@ class TeamSpawnerMixin(LoggingConfigurable):
         return {team: self.ledger.describe(team, limits(teams[team]), running, gpu_profiles[team])
                 for team in shown}
 
+    async def released(self, teams: dict[str, dict]) -> dict[str, list[dict]]:
+        """The teams' released versions, now (`released_versions`)."""
+        if not self.released_versions:
+            return {}
+        return await asyncio.to_thread(self.released_versions, sorted(teams))
+
     async def _options_form(self, spawner=None):
         teams = self.user_teams()
-        return options_form(teams, self.profiles, await self.team_notes(teams), self.notice)
+        try:
+            released = await self.released(teams)
+        except Exception as e:  # the form's profiles do not need them
+            self.log.warning("promoted versions are not listed: %s", e)
+            released = {}
+        return options_form(teams, self.profiles, await self.team_notes(teams), self.notice, released)
 
     def options_from_form(self, formdata):
-        return options_from_form(formdata)
+        try:
+            return options_from_form(formdata)
+        except ProfileError as e:
+            raise refuse(str(e)) from None
 
     async def _apply_options(self, spawner, user_options):
         teams = self.user_teams()
         try:
-            self.profile = resolve(user_options, teams, self.profiles)
+            wanted = isinstance(user_options, dict) and "promotion" in user_options
+            released = await self.released(teams) if wanted else {}
+        except Exception as e:
+            self.log.error("promoted versions unavailable: %s", e)
+            raise refuse("promoted versions are unavailable; try again later", 503) from None
+        try:
+            self.profile = resolve(user_options, teams, self.profiles, released)
         except ProfileError as e:
             raise refuse(str(e)) from None
         self.default_url = self.profile.default_url
-        self.log.info("%s starts %s of team %s", self._log_name, self.profile.profile,
+        self.log.info("%s starts %s of team %s", self._log_name, self.profile.display_name,
                       self.profile.team)
         team = self.profile.team
         props = teams[team]

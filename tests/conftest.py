@@ -11,6 +11,8 @@
   ``postgres.create_database(name)`` → its URL.
 - `kube_cluster`: a real Kubernetes v1.37.2 cluster for the session, started on first use
   (tests/kube_cluster.py, docs/kubernetes.md).
+- `registry`: a real OCI registry (Debian's docker-registry) on 127.0.0.1:5055 for the
+  session, its storage in the cache (tests/registry.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from portal.tokens import new_token
 from tests.http import TimedSession
 from tests.kube_cluster import kube_cluster  # noqa: F401  (fixture)
 from tests.postgres import PostgresServer
+from tests.registry import registry  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -18,7 +18,8 @@ from tornado import web
 from ..hub import HubClient, HubError
 from ..names import is_team_name
 from ..namespaces import NamespaceError
-from ..rbac import OPERATOR, READ, Caller
+from ..promotion.gitlab import GitLabError
+from ..rbac import OPERATOR, PROMOTE, READ, Caller
 from ..teams import Team, portal_groups
 
 MAX_PAGE = 1000  # the most items one page of any list endpoint holds
@@ -89,6 +90,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             message = responses.get(status_code, "error")
         if isinstance(exc, HubError):
             message = exc.message
+        elif isinstance(exc, GitLabError):
+            status_code, message = exc.status, exc.message
+            self.set_status(status_code)
         elif isinstance(exc, NamespaceError):  # the cluster refused or is away: the team is unchanged there
             status_code, message = 503, f"{exc}; try again later or ask an operator"
             self.set_status(status_code)
@@ -194,7 +198,7 @@ class NoSuchEndpointHandler(APIHandler):
 
 
 def team_scope(scope: str):
-    """Require `scope` (READ, ADMIN or OPERATOR) on the team named by the first URL argument.
+    """Require `scope` (READ, ADMIN, PROMOTE or OPERATOR) on the team named by the first URL argument.
 
     Callers who cannot even read the team get 404, so a team's existence does not leak.
     """
@@ -215,5 +219,7 @@ def team_scope(scope: str):
 def require(caller, scope: str, team: Team, what: str = "") -> None:
     """403 unless `caller` holds `scope` on `team`, saying who may."""
     if not caller.may(scope, team):
-        who = "an operator" if scope == OPERATOR else f"{scope} on team {team.name!r}"
+        who = {OPERATOR: "an operator",
+               PROMOTE: f"a promoter of team {team.name!r} (its {team.promotion['promoters']})"}.get(
+            scope, f"{scope} on team {team.name!r}")
         raise web.HTTPError(403, f"{what or 'this'} requires {who}")

@@ -186,6 +186,15 @@ def test_existing_s3_secret_is_referenced_not_made(render):
     assert refs == {"aiportal-s3"}
 
 
+def test_gitlab_token_comes_from_its_secret_to_the_hub_only(render, all_options):
+    docs = render(all_options)
+    hub_env = {e["name"]: e for e in container(docs, "-hub")["env"]}
+    assert hub_env["AIPORTAL_GITLAB_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "aiportal-gitlab",
+                                                                            "key": "platform-token"}
+    assert all("GITLAB" not in e["name"] for e in container(docs, "-proxy")["env"])
+    assert "AIPORTAL_GITLAB_TOKEN" not in {e["name"] for e in container(render(), "-hub")["env"]}  # none by default
+
+
 def test_hub_and_proxy_share_one_token_from_a_secret(render):
     docs = render()
     token = one(docs, "Secret", "-proxy-token")

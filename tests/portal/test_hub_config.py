@@ -38,7 +38,8 @@ def test_gitlab_auth_is_selectable(tmp_path, monkeypatch):
         "url": "https://gitlab.example.org", "client_id": "id", "client_secret": "secret",
         "allowed_groups": ["radiology"]}})
     c = load_hub_config(tmp_path, monkeypatch, cfg)
-    assert c.JupyterHub.authenticator_class == "gitlab"
-    assert c.GitLabOAuthenticator.gitlab_url == "https://gitlab.example.org"
-    assert c.GitLabOAuthenticator.allowed_gitlab_groups == {"radiology"}
+    assert c.JupyterHub.authenticator_class == "portal.gitlab_login.PortalGitLabAuthenticator"
+    assert c.PortalGitLabAuthenticator.gitlab_url == "https://gitlab.example.org"
+    assert c.PortalGitLabAuthenticator.allowed_gitlab_groups == {"radiology"}
+    assert "enable_auth_state" not in c.PortalGitLabAuthenticator  # the platform token acts: no tokens kept
     assert "PortalAuthenticator" not in c

@@ -13,6 +13,10 @@ change (members, limits, objects, fuzzed requests) never reaches another test.
   are printed in a "security" section at the end of the pytest run.
 - ``new_site(tmp_path_factory, name, config)``: starts another such portal (the fuzz test
   uses it for a portal that nothing else touches); stop it with ``site.stop()``.
+- ``security_gitlab`` (package): a GitLab double (no runner: pipelines stay created) with
+  groups radiology (team-a), cardiology (team-b) and oncology (team-c), a project set up for
+  promotion in each (``security_gitlab.matrix_projects[team]``), and the platform token;
+  the security portal promotes through it, with the team dev image in the real ``registry``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import pytest
 import requests
 
 from portal.launcher import Portal
+from portal.promotion import template
 from portal.tokens import new_token
 from tests.conftest import ARTIFACTS, TEST_CONFIG, free_port, remove_containers, write_config
+from tests.gitlab import GitLabDouble
 
 REPORT = pytest.StashKey[list]()
 HTTP_TIMEOUT = 30  # seconds; every request of these tests carries one
@@ -103,16 +109,53 @@ class Site:
             (ARTIFACTS / f"{self.name}-jupyterhub.log").write_bytes(log.read_bytes())
 
 
-def new_site(tmp_path_factory, name: str, config: dict = SECURITY_CONFIG) -> Site:
+def new_site(tmp_path_factory, name: str, config: dict = SECURITY_CONFIG, environ: dict | None = None) -> Site:
     data_dir = tmp_path_factory.mktemp(name)
     path = write_config(data_dir / "portal.yaml", config)
-    portal = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
+    portal = Portal(data_dir, str(path), port=free_port(), quiet=True, environ=environ).start()
     return Site(name, portal, data_dir)
 
 
+GITLAB_GROUPS = {"team-a": "radiology", "team-b": "cardiology", "team-c": "oncology"}
+
+
 @pytest.fixture(scope="package")
-def security_portal(tmp_path_factory):
-    site = new_site(tmp_path_factory, "security")
+def security_gitlab(tmp_path_factory, registry):
+    double = GitLabDouble(tmp_path_factory.mktemp("security-gitlab"), registry=registry.host)
+    for user in ("platform", "alice", "bob", "carol", "dave", "erin"):
+        double.add_user(user)
+    for team, group in GITLAB_GROUPS.items():
+        members = {u: 30 for t in SECURITY_CONFIG["teams"] if t["name"] == team for u in t.get("members", [])}
+        double.add_group(group, members={"platform": 40, **members})
+    double.dev_image = f"{registry.host}/platform/dev:latest"
+    pinned = f"{registry.host}/platform/dev@{registry.push('localhost/aiportal-dev:latest', 'platform/dev:latest')}"
+    files = {path: (template.TEMPLATE / name).read_bytes() for path, name in template.FILES.items()}
+    files[".gitlab-ci.yml"] = template.ci_file(None, pinned).encode()
+    double.matrix_projects = {team: double.add_project(group, "matrix", files=files)
+                              for team, group in GITLAB_GROUPS.items()}
+    double.platform_token = double.personal_token("platform")
+    double.start()
+    yield double
+    double.close()
+
+
+def with_gitlab(config: dict, double) -> dict:
+    """`config` promoting through `double`: each team of GITLAB_GROUPS gets its group and the
+    dev image; team-c lets every member promote (team-a only its admins)."""
+    config = copy.deepcopy(config)
+    config["gitlab"] = {"url": double.url, "poll_interval": 3, "timeout": 10, "registry_insecure": True}
+    for team in config["teams"]:
+        if team["name"] in GITLAB_GROUPS:
+            team.update(gitlab_group=GITLAB_GROUPS[team["name"]], dev_image=double.dev_image,
+                        promoters="members" if team["name"] == "team-c" else "admins")
+    return config
+
+
+@pytest.fixture(scope="package")
+def security_portal(tmp_path_factory, security_gitlab):
+    site = new_site(tmp_path_factory, "security", with_gitlab(SECURITY_CONFIG, security_gitlab),
+                    environ={"AIPORTAL_GITLAB_TOKEN": security_gitlab.platform_token})
+    site.gitlab = security_gitlab
     yield site
     site.stop()
 

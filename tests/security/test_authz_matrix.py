@@ -29,7 +29,9 @@ ROLES = ("anonymous", "bad_token", "other_team", "member", "team_admin", "operat
 
 # fmt: off
 #: Expected status of every (operation, role) cell. Keys are "METHOD /path" exactly as in
-#: the OpenAPI document, plus a [variant] where one operation has several rules. Uploads:
+#: the OpenAPI document, plus a [variant] where one operation has several rules. Promotion
+#: goes through a GitLab double (security_gitlab): team-a lets only admins promote, team-c
+#: every member; [gitlab_group] points team-a at team-b's GitLab group. Uploads:
 #: "own upload" is the caller's own where it can start one (the operator's for the reduced
 #: token, bob's for the others); "a member's upload" is dave's, a member of team-a who plays
 #: no role here. team-a lets only admins delete (or replace) objects; team-c every member.
@@ -68,6 +70,14 @@ EXPECTED: dict[str, tuple[int, ...]] = {
                                                                (401, 401, 404, 403, 200, 200, 404),
     "GET /teams/{team}/usage":                                 (401, 401, 404, 200, 200, 200, 404),
     "GET /teams/{team}/audit":                                 (401, 401, 404, 403, 200, 200, 404),
+    "PATCH /teams/{team} [gitlab_group]":                      (401, 401, 404, 403, 403, 200, 404),
+    "GET /teams/{team}/projects":                              (401, 401, 404, 200, 200, 200, 404),
+    "GET /teams/{team}/projects/{project_id}":                 (401, 401, 404, 200, 200, 200, 404),
+    "POST /teams/{team}/projects/{project_id}/setup":          (401, 401, 404, 403, 201, 201, 404),
+    "GET /teams/{team}/promotions":                            (401, 401, 404, 200, 200, 200, 404),
+    "POST /teams/{team}/promotions [promoters=admins]":        (401, 401, 404, 403, 202, 202, 404),
+    "POST /teams/{team}/promotions [promoters=members]":       (401, 401, 404, 202, 202, 202, 404),
+    "GET /teams/{team}/promotions/{promotion_id}":             (401, 401, 404, 200, 200, 200, 404),
 }
 #: What GET /teams lists for each role (the operator: every team).
 LISTED = {"other_team": ["team-b"], "member": ["team-a", "team-c"], "team_admin": ["team-a", "team-c"],
@@ -115,7 +125,7 @@ class Cell:
     def team(self) -> str:
         if self.made_team:
             return self.made_team
-        return "team-c" if self.key.endswith("[delete_policy=members]") else "team-a"
+        return "team-c" if self.key.endswith(("[delete_policy=members]", "[promoters=members]")) else "team-a"
 
     @property
     def prefix(self) -> str:
@@ -391,6 +401,57 @@ def _(cell):
     return "GET", f"/teams/{cell.team}/audit", {}
 
 
+@builds("PATCH /teams/{team} [gitlab_group]")
+def _(cell):
+    before = cell.as_operator("GET", f"/teams/{cell.team}", 200).json()["gitlab_group"]
+    cell.cleanups.append(lambda: cell.as_operator("PATCH", f"/teams/{cell.team}", 200, json={"gitlab_group": before}))
+    return "PATCH", f"/teams/{cell.team}", {"json": {"gitlab_group": "cardiology"}}
+
+
+def _project(cell) -> int:
+    return cell.site.gitlab.matrix_projects[cell.team]["id"]
+
+
+@builds("GET /teams/{team}/projects")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/projects", {}
+
+
+@builds("GET /teams/{team}/projects/{project_id}")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/projects/{_project(cell)}", {}
+
+
+@builds("POST /teams/{team}/projects/{project_id}/setup")
+def _(cell):
+    """A project of its own, not set up yet: an allowed cell opens its merge request."""
+    project = cell.site.gitlab.add_project("radiology", f"setup-{cell.n}", files={"README.md": b"# new\n"})
+    return "POST", f"/teams/{cell.team}/projects/{project['id']}/setup", {}
+
+
+@builds("GET /teams/{team}/promotions")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/promotions", {}
+
+
+def _promote(cell):
+    """A version of its own (the cell's number), so each allowed cell makes one new tag."""
+    commit = cell.as_operator("GET", f"/teams/{cell.team}/projects/{_project(cell)}", 200).json()["commits"][0]
+    return "POST", f"/teams/{cell.team}/promotions", {
+        "json": {"project_id": _project(cell), "commit": commit["sha"], "version": f"v{cell.n}.0.0"}}
+
+
+builds("POST /teams/{team}/promotions [promoters=admins]")(_promote)
+builds("POST /teams/{team}/promotions [promoters=members]")(_promote)
+
+
+@builds("GET /teams/{team}/promotions/{promotion_id}")
+def _(cell):
+    method, path, kwargs = _promote(cell)
+    made = cell.as_operator(method, path, 202, **kwargs).json()
+    return "GET", f"/teams/{cell.team}/promotions/{made['id']}", {}
+
+
 def run_cell(site, key: str, role: str, n: int) -> tuple[int, list[str]]:
     """The status the cell answered, and what else was wrong with it."""
     cell = Cell(site, key, role, n)
@@ -512,7 +573,8 @@ def test_upload_listing_shows_own_or_every_members_uploads(security_portal, role
 def test_undocumented_methods_answer_405_with_allow(security_portal):
     """Every path of the document answers its other methods with 405 naming the documented ones."""
     doc = security_portal.call("GET", f"{security_portal.api}/openapi.json").json()
-    values = {"team": "team-a", "user": "bob", "upload_id": "0", "share_id": "0"}
+    values = {"team": "team-a", "user": "bob", "upload_id": "0", "share_id": "0", "project_id": "1",
+              "promotion_id": "1"}
     wrong = []
     for path, item in doc["paths"].items():
         documented = {m.upper() for m in item if m in METHODS}

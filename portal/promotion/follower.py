@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TAIL_LINES, TAIL_CHARS = 40, 6000
 PIPELINE_APPEARS_WITHIN = 120  # seconds after the tag; GitLab makes a tag's pipeline within seconds
 FAILED = ("failed", "canceled", "skipped")
+BUILD_JOB = "build-prod-image"  # images/prod/gitlab-ci.yml: once it succeeded, the image is in the registry
 
 
 def tail(text: str) -> str:
@@ -111,7 +112,7 @@ class Follower:
         pipeline_id = record["pipeline_id"] or await self._find_pipeline(pid, project, version, sha)
         if pipeline_id is None:
             return
-        state = await self._watch(pid, project, pipeline_id)
+        state = await self._watch(pid, project, pipeline_id, version)
         if state is None:
             return
         self.promotions.update(pid, message="reading the image and proving it")
@@ -138,10 +139,17 @@ class Follower:
                                f"{PIPELINE_APPEARS_WITHIN} s: is the project set up for promotion (.gitlab-ci.yml)?")
         return None
 
-    async def _watch(self, pid: int, project, pipeline_id: int) -> list[dict] | None:
-        """Poll until the pipeline ends; its jobs on success, None when it failed."""
+    async def _watch(self, pid: int, project, pipeline_id: int, version: str) -> list[dict] | None:
+        """Poll until the pipeline ends; its jobs on success, None when it failed. The
+        image's digest is shown as soon as the build job pushed it, while the verify jobs run."""
+        pushed = False
         while True:
             pipeline, jobs = await self._ask(pid, "reading the pipeline", gl_ops.pipeline_state, project, pipeline_id)
+            if not pushed and any(j["name"] == BUILD_JOB and j["status"] == "success" for j in jobs):
+                found = await self._ask(pid, "reading the container registry", gl_ops.registry_tag, project, version)
+                if found:
+                    self.promotions.update(pid, image=found["location"], digest=found["digest"])
+                    pushed = True
             shown = next((j for j in jobs if j["status"] == "running"), None) or next(
                 (j for j in jobs if j["status"] == "failed"), None)
             log_tail = ""
@@ -153,7 +161,8 @@ class Follower:
                 return jobs
             if pipeline["status"] in FAILED:
                 failing = next((j for j in jobs if j["status"] == "failed"), None)
-                invalid = f": .gitlab-ci.yml is invalid: {pipeline['yaml_errors']}" if pipeline.get("yaml_errors") else ""
+                errors = pipeline.get("yaml_errors")
+                invalid = f": .gitlab-ci.yml is invalid: {errors}" if errors else ""
                 why = (f"job {failing['name']} failed ({failing.get('failure_reason') or 'failed'})" if failing
                        else f"the pipeline {pipeline['status']}{invalid}")
                 self.promotions.update(pid, status="failed", pipeline=drawn, log_tail=log_tail, message=why)

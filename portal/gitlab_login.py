@@ -8,6 +8,8 @@ names is ignored, and a user in no team's group may not log in (operators in
 
 from __future__ import annotations
 
+import json
+
 from jupyterhub import orm
 from oauthenticator.gitlab import GitLabOAuthenticator
 from traitlets import Bool, default
@@ -41,15 +43,10 @@ class PortalGitLabAuthenticator(GitLabOAuthenticator):
                 f"{self.gitlab_api}/groups?min_access_level=10&per_page=100&page={page}", parse_json=False,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 validate_cert=self.validate_server_cert)
-            paths += [group["full_path"] for group in self.json_body(response)]
+            paths += [group["full_path"] for group in json.loads(response.body)]
             page = response.headers.get("X-Next-Page", "")
         auth_model["auth_state"]["gitlab_groups"] = sorted(paths)
         return auth_model
-
-    def json_body(self, response):
-        import json
-
-        return json.loads(response.body.decode("utf-8"))
 
     async def check_allowed(self, username, auth_model):
         return await super().check_allowed(username, auth_model) or bool(auth_model and auth_model.get("groups"))

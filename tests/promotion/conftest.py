@@ -6,8 +6,9 @@ Kaniko and push to a real registry, and portals that promote through it.
   alice and bob in group ``radiology``, carol in ``cardiology``; ``gitlab.platform_token``.
 - ``new_project(name, files=None)``: a project of radiology, set up for promotion (images/prod,
   .gitlab-ci.yml pinning the dev image by digest, a reference script) unless ``files``.
-- ``promotion_config``: portal.yaml for team-a (radiology, promoters: admins) and team-b
-  (cardiology) with that GitLab and registry.
+- ``promotion_config``: ``config_for(gitlab)``, portal.yaml for team-a (radiology, promoters:
+  admins) and team-b (cardiology) with that GitLab and registry.
+- ``make_gitlab(root, registry)``: the double as ``gitlab`` makes it (the benchmark uses it too).
 - ``promotion_site`` (package): a running portal with that config: ``.portal``, ``.api``,
   ``.hub_api``, ``.token(user)``, ``.call(method, path, user, **kw)``, ``.wait(team, id)``.
 - ``start_promotion_portal(data_dir, config)``: another such portal (restart tests).
@@ -45,14 +46,14 @@ def set_up_files(dev_pinned: str) -> dict[str, bytes]:
             "aiportal-reference.sh": REFERENCE}
 
 
-@pytest.fixture(scope="package")
-def gitlab(tmp_path_factory, registry):
+def make_gitlab(root: Path, registry) -> GitLabDouble:
+    """The double, serving, with its users and groups and the dev image pushed to `registry`."""
     if not KANIKO.exists():
         subprocess.run(["scripts/install-kaniko.sh"], check=True, capture_output=True,
                        cwd=Path(__file__).resolve().parents[2])
     dev_digest = registry.push(DEV_IMAGE, "platform/dev:latest")
     runner = Runner(KANIKO, insecure_registries=(registry.host,))
-    double = GitLabDouble(tmp_path_factory.mktemp("gitlab"), registry=registry.host, runner=runner)
+    double = GitLabDouble(root, registry=registry.host, runner=runner)
     double.set_variable("KANIKO_ARGS", "--insecure --insecure-pull --skip-tls-verify")
     for user in ("platform", "alice", "bob", "carol"):
         double.add_user(user)
@@ -63,6 +64,12 @@ def gitlab(tmp_path_factory, registry):
     double.dev_pinned = f"{registry.host}/platform/dev@{dev_digest}"
     double.registry_client = registry
     double.start()
+    return double
+
+
+@pytest.fixture(scope="package")
+def gitlab(tmp_path_factory, registry):
+    double = make_gitlab(tmp_path_factory.mktemp("gitlab"), registry)
     yield double
     double.close()
 
@@ -75,8 +82,9 @@ def new_project(gitlab):
     return make
 
 
-@pytest.fixture(scope="package")
-def promotion_config(gitlab) -> dict:
+def config_for(gitlab) -> dict:
+    """portal.yaml promoting through `gitlab`: team-a (radiology, only admins promote) and
+    team-b (cardiology, every member)."""
     config = copy.deepcopy(TEST_CONFIG)
     config["gitlab"] = {"url": gitlab.url, "poll_interval": 0.5, "timeout": 5, "registry_insecure": True}
     config["teams"] = [
@@ -86,6 +94,11 @@ def promotion_config(gitlab) -> dict:
          "gitlab_group": "cardiology", "dev_image": gitlab.dev_image, "promoters": "members"},
     ]
     return config
+
+
+@pytest.fixture(scope="package")
+def promotion_config(gitlab) -> dict:
+    return config_for(gitlab)
 
 
 class PromotionSite:

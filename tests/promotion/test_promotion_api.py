@@ -1,17 +1,21 @@
-"""Promotion through the API against the GitLab double, whose pipelines really build with
-Kaniko and push to a real registry: the happy path with its proof, and each failure mode."""
+"""Promotion through the API against the GitLab double, whose pipelines really run: what a
+team sees of its GitLab group, what it may promote, and each failure mode. The happy path
+(a real Kaniko build, the proof, the prod server) is driven in the browser:
+test_promotion_browser.py."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import threading
-import time
 
 import gitlab as python_gitlab
 import pytest
 import requests
 
+from portal.db import Database
 from portal.promotion import gitlab as ops
+from portal.promotion.gitlab import GitLabAccess, GitLabError, Settings
+from portal.promotion.records import Promotions
 from tests.promotion.conftest import PromotionSite, set_up_files, start_promotion_portal
 
 pytestmark = pytest.mark.timeout(420)
@@ -53,54 +57,6 @@ def promote(site, project: dict, version, user: str = "alice", team: str = "team
     sha = sha or newest(site, project)
     return site.call("POST", f"/teams/{team}/promotions", user,
                      json={"project_id": project["id"], "commit": sha, "version": version, "release_notes": "notes"})
-
-
-def test_a_promoted_commit_becomes_a_proven_image_that_starts_as_a_prod_server(promotion_site, gitlab, new_project):
-    project = new_project("segmenter")
-    overview = promotion_site.call("GET", f"/teams/team-a/projects/{project['id']}", "alice").json()
-    assert overview["set_up"] and overview["suggested_version"] == "v0.1.0" and overview["prod_profiles"] == ["prod"]
-    sha = overview["commits"][0]["sha"]
-    r = promote(promotion_site, project, "v0.1.0", sha=sha)
-    assert r.status_code == 202, r.text
-    record = promotion_site.wait("team-a", r.json()["id"])
-    assert record["status"] == "success", (record["message"], record["log_tail"])
-    assert (record["created_by"], record["commit"], record["version"]) == ("alice", sha, "v0.1.0")
-    assert record["image"] == f"{gitlab.registry}/radiology/segmenter:v0.1.0"
-    assert record["digest"] == gitlab.registry_client.digest("radiology/segmenter:v0.1.0")
-    assert record["base_image"] == gitlab.dev_pinned
-    assert {name: c["status"] for name, c in record["checks"].items()} == {
-        "base": "passed", "tree": "passed", "reference": "passed"}, record["checks"]
-    stages = [(s["name"], [(j["name"], j["status"]) for j in s["jobs"]]) for s in record["pipeline"]["stages"]]
-    assert stages == [("build", [("build-prod-image", "success")]),
-                      ("verify", [("verify-prod", "success"), ("verify-dev", "success")])]
-    assert tag_names(gitlab, project) == ["v0.1.0"]
-    listed = promotion_site.call("GET", "/teams/team-a/promotions", "bob", params={"project_id": project["id"]}).json()
-    assert [p["id"] for p in listed["items"]] == [record["id"]]
-
-    # the promoted version starts as a prod server, from the registry, by digest
-    hub = promotion_site.hub_api
-    headers = {"Authorization": f"token {promotion_site.token('alice')}"}
-    r = requests.post(f"{hub}/users/alice/servers/prod-v0-1-0", headers=headers, timeout=60,
-                      json={"team": "team-a", "profile": "prod", "promotion": record["id"]})
-    assert r.status_code in (201, 202), r.text
-    deadline = time.monotonic() + 240
-    while True:
-        servers = requests.get(f"{hub}/users/alice", headers=headers, timeout=30).json()["servers"]
-        server = servers.get("prod-v0-1-0", {})
-        if server.get("ready"):
-            break
-        assert time.monotonic() < deadline and server, f"prod server did not start: {server}"
-        time.sleep(0.5)
-    container = subprocess.run(["podman", "ps", "-q", "--filter", f"label=org.aiportal.promotion={record['id']}"],
-                               capture_output=True, text=True).stdout.split()
-    assert len(container) == 1, container
-    shown = "{{.ImageDigest}} {{range .Mounts}}{{.Destination}} {{end}}"
-    image = subprocess.run(["podman", "inspect", "--format", shown, container[0]],
-                           capture_output=True, text=True).stdout.split()
-    assert image[0] == record["digest"] and "/src" not in image[1:], image  # by digest; prod: no /src
-    code = subprocess.run(["podman", "exec", container[0], "cat", "/code/segment.py"], capture_output=True, text=True)
-    assert code.stdout == "print('segmenting')\n", code
-    requests.delete(f"{hub}/users/alice/servers/prod-v0-1-0", headers=headers, timeout=60, json={"remove": True})
 
 
 def test_projects_are_those_of_the_teams_group_only(promotion_site, new_project):
@@ -256,6 +212,57 @@ def test_no_token_reaches_answers_or_logs(promotion_site, gitlab):
     token = gitlab.platform_token
     for path in ("/teams/team-a/projects", "/teams/team-a/promotions", "/openapi.json"):
         assert token not in promotion_site.call("GET", path, "alice").text
+    page = requests.get(f"{promotion_site.url}services/portal/teams/team-a/promotions", timeout=30,
+                        headers={"Authorization": f"token {promotion_site.token('alice')}"})
+    assert page.status_code == 200 and "Promotions" in page.text and token not in page.text
     logs = promotion_site.portal.data.root / "logs"
     for log in logs.glob("*.log"):
         assert token not in log.read_text(errors="replace"), log
+
+
+def test_a_slow_gitlab_is_retried_then_named(gitlab, new_project):
+    """Each request that outlasts gitlab.timeout is retried with backoff, then a 503 says so."""
+    project = new_project("slow")
+    access = GitLabAccess(Settings(url=gitlab.url, ca_bundle=None, acts_as="platform", poll_interval=0.5, timeout=1,
+                                   registry_insecure=True), environ={"AIPORTAL_GITLAB_TOKEN": gitlab.platform_token})
+    path = f"/api/v4/projects/{project['id']}"
+
+    async def read():
+        client = await access.client("alice")
+        return await access.call("reading the project", client.projects.get, project["id"])
+
+    gitlab.faults.delay = 1.5
+    try:
+        seen = len([r for r in gitlab.requests if r[1] == path])
+        with pytest.raises(GitLabError) as refused:
+            asyncio.run(read())
+        assert refused.value.status == 503 and "did not answer in time" in refused.value.message
+        assert len([r for r in gitlab.requests if r[1] == path]) - seen == 3  # tried three times
+    finally:
+        gitlab.faults.clear()
+    assert asyncio.run(read()).id == project["id"]
+
+
+def test_another_teams_released_version_can_be_neither_read_nor_spawned(promotion_site):
+    """A released version of team-a (recorded as the follower records one) is invisible to
+    carol of team-b: 404 through the portal, and through the hub's own REST API her spawn
+    with its id is refused exactly like an id that does not exist."""
+    site = promotion_site
+    promotions = Promotions(Database(site.portal.data.portal_db_url(site.portal.config.database_url)))
+    made = promotions.create(team="team-a", project_id=999_999, project_path="radiology/released",
+                             commit_sha="a" * 40, version="v9.0.0", release_notes="", created_by="alice",
+                             base_image=None)
+    promotions.update(made["id"], status="success", image="127.0.0.1:5055/radiology/released:v9.0.0",
+                      digest="sha256:" + "b" * 64)
+    assert site.call("GET", f"/teams/team-a/promotions/{made['id']}", "carol").status_code == 404
+    assert site.call("GET", f"/teams/team-b/promotions/{made['id']}", "carol").status_code == 404
+    headers = {"Authorization": f"token {site.token('carol')}"}
+    answers = {}
+    for promotion in (made["id"], 987_654):
+        for team, profile in (("team-a", "prod"), ("team-b", "cpu")):
+            r = requests.post(f"{site.hub_api}/users/carol/servers/p{promotion}{team[-1]}", headers=headers, timeout=60,
+                              json={"team": team, "profile": profile, "promotion": promotion})
+            assert r.status_code == 400, r.text
+            answers[promotion, team] = r.json()["message"].replace(str(promotion), "ID")
+    assert answers[made["id"], "team-b"] == answers[987_654, "team-b"]  # a real id of another team says no more
+    assert "not a member of team 'team-a'" in answers[made["id"], "team-a"]

@@ -77,6 +77,12 @@ def test_promote_the_newest_commit_follow_it_live_and_start_it_as_a_prod_server(
             assert IMAGE_REF.match(ref), ref
             assert ref == f"{record['image']}@{record['digest']}"
             assert record["digest"] == gitlab.registry_client.digest(f"radiology/browser-segmenter:{VERSION}")
+            assert record["base_image"] == gitlab.dev_pinned  # the team's dev image, by digest, when promoted
+            stages = [(s["name"], [(j["name"], j["status"]) for j in s["jobs"]]) for s in record["pipeline"]["stages"]]
+            assert stages == [("build", [("build-prod-image", "success")]),
+                              ("verify", [("verify-prod", "success"), ("verify-dev", "success")])]
+            listed = site.call("GET", "/teams/team-a/promotions", "bob", params={"project_id": project["id"]}).json()
+            assert [p["id"] for p in listed["items"]] == [promotion_id]  # members read it too
             expect(row.locator("code.image-ref")).to_have_text(ref)
             expect(row).to_contain_text("success")
             for check in ("base", "tree", "reference"):
@@ -103,6 +109,12 @@ def test_promote_the_newest_commit_follow_it_live_and_start_it_as_a_prod_server(
             digests = subprocess.run(["podman", "image", "inspect", "--format", "{{json .RepoDigests}}", image_id],
                                      capture_output=True, text=True, timeout=60).stdout
             assert f"@{record['digest']}" in digests, digests  # the container runs the promoted image
+            mounts = subprocess.run(["podman", "inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}",
+                                     ids[0]], capture_output=True, text=True, timeout=60).stdout.split()
+            assert "/src" not in mounts, mounts  # prod mode: the code is the image's /code
+            code = subprocess.run(["podman", "exec", ids[0], "cat", "/code/segment.py"], capture_output=True,
+                                  text=True, timeout=60)
+            assert code.stdout == "print('segmenting')\n", code
         except Exception:
             page.screenshot(path=str(artifacts / "promotion-browser-failed.png"), full_page=True)
             raise

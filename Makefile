@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 UP_ARGS := --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: up test setup deps images minio kubernetes bench lint clean
+.PHONY: up test setup deps images minio kubernetes kaniko bench lint clean
 
 up: setup
 	@if [ "$$(id -u)" = 0 ]; then scripts/podman-setup.sh && scripts/build-images.sh; \

@@ -8,7 +8,7 @@ import asyncio
 from . import gitlab as ops
 from . import template
 from .follower import Follower
-from .gitlab import GitLabAccess, GitLabError, TagExists
+from .gitlab import GitLabAccess
 from .records import AlreadyPromoting, Promotions
 from .registry import Registry, RegistryError, split
 from .versions import VersionError, check, suggest
@@ -112,5 +112,3 @@ class PromotionDesk:
         except ValueError as e:
             raise PromotionError(409, str(e)) from None
 
-
-__all__ = ["GitLabError", "PromotionDesk", "PromotionError", "TagExists"]

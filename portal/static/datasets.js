@@ -19,16 +19,7 @@
   const showAlert = (message, kind) => portal.showAlert($("datasets-alert"), message, kind);
   const human = portal.human;
 
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === "class") node.className = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) node.append(c);
-    return node;
-  }
+  const el = portal.el;
 
   // -- usage -------------------------------------------------------------------------
   function showUsage(u) {

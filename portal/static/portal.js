@@ -1,5 +1,5 @@
 // What every portal page shares: JSON calls to the portal API (with the XSRF token that
-// JupyterHub's page.html puts in window.jhdata), alerts, and byte sizes for people.
+// JupyterHub's page.html puts in window.jhdata), alerts, elements, and byte sizes for people.
 "use strict";
 
 window.portal = (() => {
@@ -38,5 +38,18 @@ window.portal = (() => {
     return String(bytes);
   }
 
-  return {request, showAlert, human, quantity};
+  // An element with attributes ("class", "on<event>" handlers, others as attributes) and
+  // children (nodes, or strings as text: never HTML); null and undefined children are skipped.
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  return {request, showAlert, human, quantity, el};
 })();

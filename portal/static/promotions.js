@@ -18,16 +18,7 @@
   const showAlert = (message, kind) => portal.showAlert($("promotions-alert"), message, kind);
   const clearAlert = () => $("promotions-alert").classList.add("d-none");
 
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === "class") node.className = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
+  const el = portal.el;
 
   const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 

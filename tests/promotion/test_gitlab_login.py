@@ -31,8 +31,10 @@ def gitlab_portal(tmp_path, gitlab):
     config = copy.deepcopy(TEST_CONFIG)
     config["auth"] = {"type": "gitlab", "gitlab": {"url": gitlab.url, "client_id": "aiportal-login",
                                                     "client_secret": "s3cret-client"}}
+    config["gitlab"] = {"acts_as": "user", "poll_interval": 0.5, "timeout": 5}  # the URL: auth.gitlab.url
     config["teams"] = [
-        {"name": "team-a", "display_name": "Team A", "profiles": ["cpu"], "gitlab_group": "radiology"},
+        {"name": "team-a", "display_name": "Team A", "profiles": ["cpu"], "gitlab_group": "radiology",
+         "promoters": "members"},
         {"name": "team-b", "display_name": "Team B", "profiles": ["cpu"], "gitlab_group": "Cardiology"},
         {"name": "team-c", "display_name": "Team C", "profiles": ["cpu"]},
     ]
@@ -82,3 +84,25 @@ def test_gitlab_groups_become_teams_at_each_login(gitlab_portal, gitlab):
     hub_groups = requests.get(f"{gitlab_portal.url}hub/api/groups", timeout=30, headers={
         "Authorization": f"token {new_token(gitlab_portal.data.root, 'admin', str(gitlab_portal.config_path))}"})
     assert sorted(g["name"] for g in hub_groups.json()) == ["team-a", "team-b", "team-c"]
+
+
+def test_acting_as_the_user_uses_their_own_gitlab_token(gitlab_portal, gitlab, new_project):
+    """gitlab.acts_as: user: the portal reads the user's OAuth token from the hub's encrypted
+    auth_state and acts with it; GitLab refusing that user (not the platform) is what shows."""
+    project = new_project("acting")
+    with chromium() as browser:
+        gitlab_login(browser, gitlab_portal, "gina", "gina-acting").context.close()
+    token = new_token(gitlab_portal.data.root, "gina", str(gitlab_portal.config_path))
+    api = f"{gitlab_portal.url}services/portal/api/v1/teams/team-a/projects"
+    headers = {"Authorization": f"token {token}"}
+    listed = requests.get(api, headers=headers, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert project["id"] in [p["id"] for p in listed.json()["items"]]
+    gitlab.faults.forbid("gina")
+    try:
+        refused = requests.get(api, headers=headers, timeout=30)
+        assert refused.status_code == 403 and "GitLab refused" in refused.json()["message"], refused.text
+    finally:
+        gitlab.faults.clear()
+    log = (gitlab_portal.data.root / "logs" / "jupyterhub.log").read_text(errors="replace")
+    assert not any(t in log for t, user in gitlab.tokens.items() if user == "gina")  # her tokens stay out of logs

@@ -135,3 +135,23 @@ def test_a_member_who_may_not_promote_sees_the_project_but_no_promote_form(promo
         assert not page.locator("#promote-form").is_visible()
         assert page.locator("#setup").count() == 0
         assert page.csp_errors == [] and page.dialogs == []
+
+
+def test_a_project_without_the_template_is_set_up_by_a_merge_request(promotion_site, gitlab, new_project, artifacts):
+    site = promotion_site
+    project = new_project("browser-fresh", {"README.md": b"# fresh\n"})
+    with chromium() as browser:
+        page = signed_in(browser, site.portal, "alice")
+        open_project(page, site, project)
+        expect(page.locator("#setup-box")).to_be_visible()
+        assert not page.locator("#promote-form").is_visible()  # nothing to promote before the template is in
+        page.click("#setup")
+        expect(page.locator("#setup-result")).to_be_visible()
+        page.screenshot(path=str(artifacts / "promotion-setup.png"), full_page=True)
+        link = page.locator("#setup-link")
+        expect(link).to_have_text(re.compile(r"^!\d+ Set up promotion to production$"))
+        assert link.get_attribute("href").startswith(f"{gitlab.url}/radiology/browser-fresh/-/merge_requests/")
+        branch = site.call("GET", f"/teams/team-a/projects/{project['id']}", "alice",
+                           params={"ref": "aiportal/set-up-promotion"}).json()
+        assert branch["set_up"] is True  # the merge request's branch carries images/prod/Containerfile
+        assert page.csp_errors == [] and page.dialogs == []

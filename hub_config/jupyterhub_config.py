@@ -79,14 +79,15 @@ c.JupyterHub.services = [{
     "command": [sys.executable, "-m", "portal.serve"],
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [rbac.READ, rbac.ADMIN, "read:users:groups!user",
-                                    "read:users:name!user", "admin-ui"],
+                                    "read:users:name!user", "admin-ui", "read:metrics"],
     "environment": {
         "AIPORTAL_CONFIG": cfg.source,
         "AIPORTAL_DATA_DIR": str(data.root),
         "AIPORTAL_COOKIE_SECRET": data.secret("portal-cookie-secret"),
         # an external S3 server's admin keys (a Secret on Kubernetes)
-        # and the platform's GitLab token (promotion): only the service gets them
-        **{k: os.environ[k] for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY", "AIPORTAL_GITLAB_TOKEN")
+        # the platform's GitLab token (promotion) and Prometheus' scrape token: only the service gets them
+        **{k: os.environ[k] for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY", "AIPORTAL_GITLAB_TOKEN",
+                                      "AIPORTAL_METRICS_TOKEN")
            if k in os.environ},
     },
 }]

@@ -16,13 +16,13 @@ from tornado import web
 
 from . import SHARED_TEMPLATES
 from .config import PortalConfig
-from .handlers import datasets, meta, pages, promotion, shares, teams
+from .handlers import datasets, meta, metrics, pages, promotion, shares, teams
 from .handlers.base import NoSuchEndpointHandler
 from .hub import HubClient
 from .page_security import NoncedLoader, SecurityHeaders, SecurityPolicy
 from .rbac import ADMIN
 
-HANDLER_MODULES = [meta, teams, datasets, shares, promotion, pages]
+HANDLER_MODULES = [meta, metrics, teams, datasets, shares, promotion, pages]
 
 
 def _template_dirs() -> list[str]:

@@ -59,7 +59,7 @@ def hub_roles(config: PortalConfig, service: str = "portal") -> list[dict]:
         {"name": "user", "description": "Default role, plus access to the portal service",
          "scopes": ["self", "access:services"]},
         {"name": "portal-operator", "description": "Platform operators: every team",
-         "scopes": [READ, ADMIN], "users": list(config.admin_users)},
+         "scopes": [READ, ADMIN, "read:metrics"], "users": list(config.admin_users)},
         {"name": "portal-service", "description": "The portal service's own token",
          "scopes": SERVICE_SCOPES + (["admin:auth_state"] if acts_as_user(config) else []), "services": [service]},
     ]

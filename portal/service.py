@@ -25,6 +25,7 @@ from .datadir import DataDir
 from .datasets import Datasets
 from .db import Database, DatabaseUnavailable
 from .hub import HubError
+from .metrics import Metrics
 from .namespaces import Cluster, NamespaceError, TeamNamespaces
 from .notebook_env import NotebookEnv
 from .promotion import gitlab as promotion_gitlab
@@ -178,7 +179,8 @@ async def main(sockets: list[socket.socket]) -> None:
         gitlab_group_url=(config.auth.get("gitlab", {}).get("url", "").rstrip("/") + "/{team}"
                           if membership == "gitlab" else ""),
         signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None,
-        promotion=(desk := promotion_desk(config, db, os.environ)))
+        promotion=(desk := promotion_desk(config, db, os.environ)),
+        metrics=Metrics(), metrics_token=os.environ.get("AIPORTAL_METRICS_TOKEN") or None)
     if desk is not None:
         desk.access.hub = app.settings["hub"]  # acts_as user: the promoter's GitLab token is in the hub's auth_state
     server = HTTPServer(app, xheaders=True)

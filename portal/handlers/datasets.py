@@ -103,7 +103,8 @@ class UploadCompleteHandler(DatasetsAPIHandler):
     @team_scope(READ)
     async def post(self, team, upload_id):
         parts = self.json_object().get("parts") if self.request.body else None
-        self.write_json(await self.call(self.uploads.complete, self.place, upload_id, parts))
+        done = await self.call(self.uploads.complete, self.place, upload_id, parts)
+        self.write_json(self.settings["metrics"].uploaded(team, done))
 
 
 class DownloadHandler(DatasetsAPIHandler):

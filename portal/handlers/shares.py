@@ -42,6 +42,7 @@ class SharesHandler(SharesAPIHandler):
     async def post(self, team):
         body = self.json_object()
         share = await self.call(self.shares.create, self.place, body.get("key"), body.get("expires_in"))
+        self.settings["metrics"].shared(team, share)
         self.write_json(self.with_url(share), 201)
 
 

@@ -186,13 +186,14 @@ def test_existing_s3_secret_is_referenced_not_made(render):
     assert refs == {"aiportal-s3"}
 
 
-def test_gitlab_token_comes_from_its_secret_to_the_hub_only(render, all_options):
+@pytest.mark.parametrize("variable,secret,key", [("AIPORTAL_GITLAB_TOKEN", "aiportal-gitlab", "platform-token"),
+                                                 ("AIPORTAL_METRICS_TOKEN", "aiportal-metrics", "scrape")])
+def test_service_tokens_come_from_their_secrets_to_the_hub_only(render, all_options, variable, secret, key):
     docs = render(all_options)
     hub_env = {e["name"]: e for e in container(docs, "-hub")["env"]}
-    assert hub_env["AIPORTAL_GITLAB_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "aiportal-gitlab",
-                                                                            "key": "platform-token"}
-    assert all("GITLAB" not in e["name"] for e in container(docs, "-proxy")["env"])
-    assert "AIPORTAL_GITLAB_TOKEN" not in {e["name"] for e in container(render(), "-hub")["env"]}  # none by default
+    assert hub_env[variable]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
+    assert all(e["name"] != variable for e in container(docs, "-proxy")["env"])
+    assert variable not in {e["name"] for e in container(render(), "-hub")["env"]}  # none by default
 
 
 def test_hub_and_proxy_share_one_token_from_a_secret(render):

@@ -75,14 +75,12 @@ class Promotions:
                 record.finished_at = record.updated_at
             return as_json(record)
 
-    def page(self, team: str, project_id: int | None = None, offset: int = 0, limit: int = 100,
-             status: str | None = None) -> tuple[list[dict], int]:
+    def page(self, team: str, project_id: int | None = None, offset: int = 0,
+             limit: int = 100) -> tuple[list[dict], int]:
         """The team's promotions (of one project), newest first, and how many there are."""
         where = [Promotion.team == team]
         if project_id is not None:
             where.append(Promotion.project_id == project_id)
-        if status is not None:
-            where.append(Promotion.status == status)
         with self.db.session() as s:
             total = s.scalar(select(func.count()).select_from(Promotion).where(*where))
             rows = s.scalars(select(Promotion).where(*where).order_by(Promotion.id.desc()).offset(offset).limit(limit))

@@ -135,7 +135,15 @@ class KubeCluster:
             return
         pipe = (f"podman save --format oci-archive {shlex.quote(ref)} | "
                 f"ctr --address={shlex.quote(str(self.containerd_sock))} -n k8s.io images import -")
-        run(["bash", "-o", "pipefail", "-c", pipe], timeout=900)
+        for attempt in range(3):
+            done = run(["bash", "-o", "pipefail", "-c", pipe], timeout=900, check=False)
+            # containerd race (containerd#2382, #10835): re-tagging a ref drops the old image's
+            # label that kept shared parent snapshots; GC may collect one mid-unpack. A second
+            # import unpacks the whole chain again.
+            if not done.returncode or "failed to prepare extraction snapshot" not in done.stderr or attempt == 2:
+                break
+        if done.returncode:
+            raise RuntimeError(f"{pipe} failed ({done.returncode}): {done.stderr.strip()}")
         if self.containerd_image_id(ref) != f"sha256:{image_id}":
             raise RuntimeError(f"{ref} imported, but containerd does not list it with id {image_id}")
         self.imported[ref] = image_id

@@ -4,11 +4,15 @@
 
 PYTHON ?= python3
 VENV := .venv
+VENDOR := portal/static/vendor
+UPLOT := node_modules/uplot
 DATA_DIR ?= data
 PORT ?=
 CONFIG ?=
 export AIPORTAL_CACHE ?= $(HOME)/.cache/aiportal
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# pytest-xdist workers: most tests wait on processes (hub, Podman, browsers), so two share the CPUs well
+TEST_WORKERS ?= 2
 
 UP_ARGS := --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 
@@ -24,9 +28,9 @@ up: setup
 # mostly wait on the package mirrors (a cold run saves several minutes).
 test: setup deps lint
 	$(MAKE) --no-print-directory -j3 minio kubernetes kaniko images
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENDOR)/uPlot.iife.min.js
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +41,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The usage page's charting library (npm uplot), served from the package: copied, never committed.
+$(VENDOR)/uPlot.iife.min.js: node_modules/.installed
+	install -D -m 0644 -t $(VENDOR) $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css
+	install -m 0644 $(UPLOT)/LICENSE $(VENDOR)/uPlot.LICENSE
 
 deps:
 	scripts/system-deps.sh
@@ -61,4 +70,4 @@ lint: setup
 	$(VENV)/bin/ruff check portal spawners hub_config tests benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules *.egg-info test-artifacts
+	rm -rf $(VENV) node_modules *.egg-info test-artifacts $(VENDOR)

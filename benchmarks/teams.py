@@ -33,14 +33,15 @@ TARGET = 1.2
 MEMBER = "user-0"  # in exactly one team in both portals
 
 
-def start(tmp: Path, name: str) -> Portal:
+def start(tmp: Path, name: str, environ: dict | None = None, **config) -> Portal:
+    """A portal whose team-000 has MEMBER; `config`: more top-level portal.yaml sections."""
     data = tmp / name
     data.mkdir()
-    config = data / "portal.yaml"
-    config.write_text(yaml.safe_dump({
+    path = data / "portal.yaml"
+    path.write_text(yaml.safe_dump({
         "storage": {"port": free_port(), "usage_interval": 3600},
-        "teams": [{"name": "team-000", "members": [MEMBER]}]}))
-    return Portal(data, str(config), port=free_port(), quiet=True).start()
+        "teams": [{"name": "team-000", "members": [MEMBER]}], **config}))
+    return Portal(data, str(path), port=free_port(), quiet=True, environ=environ).start()
 
 
 def grow(portal: Portal, users: int, teams: int) -> None:

@@ -4,17 +4,19 @@
 portal/launcher.py); the Helm chart mounts the same file.
 """
 
+import json
 import os
 import sys
 from dataclasses import asdict
 
-from portal import SHARED_TEMPLATES, rbac
+from portal import SHARED_TEMPLATES, culling, rbac
 from portal import config as portal_config
 from portal.datadir import DataDir
 from portal.notebook_env import NotebookEnv
 from portal.passwords import BackgroundHash
 from spawners import engine as engines
 from spawners import gpus
+from spawners.failures import SpawnFailures
 from spawners.team import ReleasedVersions
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
@@ -85,12 +87,30 @@ c.JupyterHub.services = [{
         "AIPORTAL_DATA_DIR": str(data.root),
         "AIPORTAL_COOKIE_SECRET": data.secret("portal-cookie-secret"),
         # an external S3 server's admin keys (a Secret on Kubernetes)
-        # the platform's GitLab token (promotion) and Prometheus' scrape token: only the service gets them
+        # the platform's GitLab token (promotion), Prometheus' scrape token and the token the usage
+        # charts read Prometheus with: only the service gets them
         **{k: os.environ[k] for k in ("AIPORTAL_S3_ACCESS_KEY", "AIPORTAL_S3_SECRET_KEY", "AIPORTAL_GITLAB_TOKEN",
-                                      "AIPORTAL_METRICS_TOKEN")
+                                      "AIPORTAL_METRICS_TOKEN", "AIPORTAL_PROMETHEUS_TOKEN")
            if k in os.environ},
     },
 }]
+if env("AIPORTAL_METRICS_TOKEN"):  # the same Bearer token scrapes the hub's /hub/metrics (read:metrics only)
+    c.JupyterHub.services.append({"name": rbac.SCRAPER, "api_token": env("AIPORTAL_METRICS_TOKEN")})
+    c.JupyterHub.load_roles.append(rbac.scraper_role())
+
+# --- idle culling: jupyterhub-idle-culler, each server's limit its profile's ------------
+idle_limits = culling.limits(cfg.profiles)
+if idle_limits:  # no profile has a limit (or culling is off): no culler
+    c.JupyterHub.services.append({
+        "name": culling.SERVICE,
+        # through portal.lifeline: it ends with the hub, even when the hub is killed outright
+        "command": [sys.executable, "-m", "portal.lifeline", sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--config={os.path.join(os.path.dirname(__file__), 'idle_culler_config.py')}",
+                    f"--cull-every={cfg.raw['culling']['cull_every']}"],
+        "environment": {culling.LIMITS_ENV: json.dumps(idle_limits)},
+    })
+    c.JupyterHub.load_roles.append({"name": culling.SERVICE, "description": "Stops idle servers",
+                                    "scopes": culling.SCOPES, "services": [culling.SERVICE]})
 
 # --- servers --------------------------------------------------------------------------
 # `aiportal up` chose the engine (and may have started Podman's service for it); a hub
@@ -102,6 +122,8 @@ c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
 c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 # promoted versions a team may start as prod-mode servers, from the portal database
 c.Spawner.released_versions = ReleasedVersions(data.portal_db_url(cfg.database_url))
+if cfg.raw["monitoring"]["metrics"]:  # failed spawns by team and reason, counted by the portal's metrics
+    c.Spawner.spawn_failures = SpawnFailures(data.portal_db_url(cfg.database_url))
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 c.Spawner.poll_interval = 10  # how soon a server that died shows as stopped and frees its quota

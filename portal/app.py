@@ -16,13 +16,13 @@ from tornado import web
 
 from . import SHARED_TEMPLATES
 from .config import PortalConfig
-from .handlers import datasets, meta, metrics, pages, promotion, shares, teams
+from .handlers import alerts, datasets, meta, metrics, pages, promotion, shares, teams, usage
 from .handlers.base import NoSuchEndpointHandler
 from .hub import HubClient
 from .page_security import NoncedLoader, SecurityHeaders, SecurityPolicy
 from .rbac import ADMIN
 
-HANDLER_MODULES = [meta, metrics, teams, datasets, shares, promotion, pages]
+HANDLER_MODULES = [meta, metrics, alerts, teams, datasets, shares, promotion, usage, pages]
 
 
 def _template_dirs() -> list[str]:
@@ -67,6 +67,14 @@ def make_renderer(hub_prefix: str, prefix: str, policy: SecurityPolicy):
     return render
 
 
+class PortalApplication(web.Application):
+    def log_request(self, handler: web.RequestHandler) -> None:
+        """Tornado's access log line, and the request's latency for the metrics."""
+        super().log_request(handler)
+        if (metrics := self.settings.get("metrics")) is not None:
+            metrics.answered(handler)
+
+
 def make_app(config: PortalConfig, *, hub_api_url: str, api_token: str, prefix: str,
              hub_prefix: str = "/hub/", membership_source: str = "portal",
              ready: asyncio.Event | None = None, **extra) -> web.Application:
@@ -85,5 +93,5 @@ def make_app(config: PortalConfig, *, hub_api_url: str, api_token: str, prefix: 
         default_handler_class=pages.NotFoundPageHandler,
         static_path=str(resources.files("portal").joinpath("static")), static_url_prefix=prefix + "static/",
         **extra)
-    return web.Application(handlers, transforms=[functools.partial(SecurityHeaders, policy=policy)],
-                           **settings)
+    return PortalApplication(handlers, transforms=[functools.partial(SecurityHeaders, policy=policy)],
+                             **settings)

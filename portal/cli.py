@@ -1,4 +1,4 @@
-"""The `aiportal` command: up, config check, token, storage rotate-keys."""
+"""The `aiportal` command: up, config check, token, storage rotate-keys, ops (monitoring as code)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,78 @@ def cmd_storage_rotate_keys(args) -> int:
     return 0
 
 
+def cmd_ops_dashboards(args) -> int:
+    from .ops import dashboards
+
+    for path in dashboards.render(args.outdir):
+        print(path)
+    return 0
+
+
+def cmd_ops_rules(args) -> int:
+    from .ops import rules, scrape
+
+    if args.hold is not None:
+        try:
+            scrape.seconds(args.hold)
+        except ValueError as e:
+            print(f"aiportal ops rules: --for: {e}", file=sys.stderr)
+            return 1
+    print(rules.render(args.hold), end="")
+    return 0
+
+
+def cmd_ops_alertmanager(args) -> int:
+    from .ops import alertmanager
+
+    try:
+        cfg = portal_config.load(args.config or os.path.join(args.data_dir, "portal.yaml"))
+        print(alertmanager.render(cfg.raw["alerts"], args.url), end="")
+    except portal_config.ConfigError as e:
+        return _print_config_error(e)
+    except ValueError as e:
+        print(f"aiportal ops alertmanager: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_ops_prometheus(args) -> int:
+    from .ops import scrape
+
+    try:
+        print(scrape.render(args.url, os.path.abspath(args.token_file), interval=args.interval, rules=args.rules,
+                            alertmanager=args.alertmanager), end="")
+    except ValueError as e:
+        print(f"aiportal ops prometheus: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def ops_parser(sub) -> None:
+    ops = sub.add_parser("ops", help="monitoring as code: dashboards, alert rules, Prometheus and Alertmanager "
+                                     "configs")
+    ops_sub = ops.add_subparsers(dest="ops_command", required=True)
+    boards = ops_sub.add_parser("dashboards", help="write the Grafana dashboards, one JSON file each")
+    boards.add_argument("outdir")
+    boards.set_defaults(func=cmd_ops_dashboards)
+    rules = ops_sub.add_parser("rules", help="print the Prometheus alert rule file")
+    rules.add_argument("--for", dest="hold", metavar="DURATION",
+                       help="replace every rule's `for` (drills: see an alert through quickly)")
+    rules.set_defaults(func=cmd_ops_rules)
+    am = ops_sub.add_parser("alertmanager", help="print Alertmanager's config from portal.yaml's alerts section")
+    am.add_argument("--url", required=True, help="the portal's public URL (Google Chat receivers post to it)")
+    am.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    am.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
+    am.set_defaults(func=cmd_ops_alertmanager)
+    prom = ops_sub.add_parser("prometheus", help="print a Prometheus config that scrapes the hub and the portal")
+    prom.add_argument("--url", required=True, help="the portal's public URL, e.g. https://portal.example.org/")
+    prom.add_argument("--token-file", required=True, help="file holding AIPORTAL_METRICS_TOKEN")
+    prom.add_argument("--interval", default="30s", help="scrape and rule evaluation interval (default: %(default)s)")
+    prom.add_argument("--rules", help="path of the rule file (from `aiportal ops rules`)")
+    prom.add_argument("--alertmanager", metavar="HOST:PORT", help="where Prometheus sends alerts")
+    prom.set_defaults(func=cmd_ops_prometheus)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiportal", description="The aiportal platform portal.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -125,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     rotate.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     rotate.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
     rotate.set_defaults(func=cmd_storage_rotate_keys)
+    ops_parser(sub)
     return p
 
 

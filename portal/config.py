@@ -23,6 +23,8 @@ import yaml
 sys.modules.setdefault("rfc3987_syntax", None)
 from jsonschema import Draft202012Validator  # noqa: E402
 
+from .ops.alertmanager import alert_problems  # noqa: E402
+
 SCHEMA: dict = json.loads(resources.files("portal").joinpath("portal.schema.json").read_text())
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
@@ -39,6 +41,7 @@ class ConfigError(ValueError):
 
 
 MAX_BYTES: int = SCHEMA["$defs"]["quantity"]["maximum"]
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_quantity(value: int | str | None) -> int | None:
@@ -61,6 +64,13 @@ def parse_quantity(value: int | str | None) -> int | None:
     if not 0 <= nbytes <= MAX_BYTES:
         raise ValueError(f"{value!r} is outside 0 to {MAX_BYTES} bytes (8 PiB)")
     return nbytes
+
+
+def parse_duration(value: int | str) -> int:
+    """Seconds from a duration the schema accepted: an integer, or '90s', '30m', '2h', '1d'."""
+    if isinstance(value, int | float):  # the schema's integers include 60.0
+        return int(value)
+    return int(value[:-1]) * _SECONDS[value[-1]]
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,7 @@ class Profile:
     memory: int
     gpus: int
     app: str
+    idle_timeout: int = 0  # seconds idle before the culler stops its servers; 0: never (also with culling off)
 
 
 @dataclass(frozen=True)
@@ -239,7 +250,7 @@ def validate(data: Any, source: str = "portal.yaml") -> PortalConfig:
         data = {}
     problems = _schema_problems(data)
     if isinstance(data, dict):
-        problems += _reference_problems(data) + _quantity_problems(data)
+        problems += _reference_problems(data) + _quantity_problems(data) + alert_problems(data)
     if problems:
         raise ConfigError(source, problems)
     return _build(with_defaults(SCHEMA, data), source)
@@ -263,11 +274,13 @@ def load(path: str | Path) -> PortalConfig:
 
 def _build(data: dict, source: str) -> PortalConfig:
     """The PortalConfig of a valid file whose defaults are filled in (``with_defaults``)."""
-    hub, auth, storage, spawner = data["hub"], data["auth"], data["storage"], data["spawner"]
+    hub, auth, storage, spawner, culling = data["hub"], data["auth"], data["storage"], data["spawner"], data["culling"]
     profiles = {
         name: Profile(name=name, image=p["image"], display_name=p.get("display_name") or name,
                       description=p["description"], mode=p["mode"], cpu=p["cpu"],
-                      memory=parse_quantity(p["memory"]), gpus=p["gpus"], app=p["app"])
+                      memory=parse_quantity(p["memory"]), gpus=p["gpus"], app=p["app"],
+                      idle_timeout=parse_duration(p.get("idle_timeout", culling["idle_timeout"]))
+                      if culling["enabled"] else 0)
         for name, p in data["profiles"].items()
     }
     teams = {}

@@ -1,5 +1,5 @@
 """The portal's own database: state that is not the hub's (audit log, uploads in progress,
-team S3 keys, share links, promotions).
+team S3 keys, share links, promotions, failed spawns).
 
 SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
 single-machine default) and PostgreSQL (``database.url`` in portal.yaml). The schema is
@@ -140,6 +140,17 @@ class Promotion(Base):
     image: Mapped[str | None] = mapped_column(String(600), nullable=True)
     digest: Mapped[str | None] = mapped_column(String(100), nullable=True)
     checks: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SpawnFailure(Base):
+    """A server that failed to start, written by the hub's spawner so the portal can count
+    failures per team and reason (quota, image, timeout or error) for its metrics."""
+
+    __tablename__ = "spawn_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    team: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16))
 
 
 def _migrate(connection) -> None:

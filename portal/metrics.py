@@ -1,28 +1,36 @@
-"""What Prometheus scrapes from the portal: team quotas and use, storage, promotions, and
-counters of what happens in the service, in one private registry per app (never the
-process-wide default one, so two apps in one process, as in tests, do not mix).
+"""What Prometheus scrapes from the portal: team quotas and use, storage, promotions, failed
+spawns, GPUs, request latencies and counters of what happens in the service, in one private
+registry per app (never the process-wide default one, so two apps in one process, as in
+tests, do not mix).
 
-Gauges are computed at scrape time from what the portal already knows: the hub's groups
-and active users (the operators' overview, portal/overview.py), the usage cache, the
-promotion records. `Metrics.scrape` gathers that asynchronously into a `Snapshot`, then
-renders it with the counters in one synchronous step. Label values are bounded: teams,
-declared profiles, modes, statuses; never user names or object keys.
+Figures are computed at scrape time from what the portal already knows: the hub's groups
+and active users (the operators' overview, portal/overview.py; a server's spawner state
+says which GPUs it holds), the usage cache, the promotion and spawn-failure records, and
+nvidia-smi where the machine has it. `Metrics.scrape` gathers that asynchronously into a
+`Snapshot`, then renders it with the counters in one synchronous step. Label values are
+bounded: teams, declared profiles, modes, statuses, reasons, GPU indexes, handler classes;
+never user names, paths or object keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections import Counter as Tally
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from tornado.web import RequestHandler
 
-from .db import Promotion
+from spawners.gpus import Reading, read_gpus
+
+from .config import PortalConfig
+from .db import Database, Promotion, SpawnFailure
 from .overview import TeamUse, overview
 from .teams import Team, portal_groups
 
@@ -35,6 +43,7 @@ QUOTAS = {  # quota key: metric name suffix, HELP text
     "memory": ("memory_quota_bytes", "Memory the team's servers may hold at once, in bytes"),
     "storage": ("storage_quota_bytes", "Bytes the team's bucket may store"),
 }
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others: "other"
 
 
 @dataclass
@@ -48,6 +57,9 @@ class Snapshot:
     servers: Mapping[tuple[str, str, str], int] = field(default_factory=dict)  # (team, profile, mode)
     storage: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # team: (bytes, objects)
     promotions: Mapping[tuple[str, str], int] | None = None  # (team, status); None: not configured
+    spawn_failures: Mapping[tuple[str, str], int] | None = None  # (team, reason); None: unreadable
+    gpu_readings: list[Reading] | None = None  # None: no nvidia-smi, or it failed
+    gpu_holders: Mapping[str, str] = field(default_factory=dict)  # GPU id (index or UUID): team
 
 
 def servers_by_profile(teams: list[Team], users: list[dict], profiles: Mapping) -> Tally:
@@ -61,6 +73,36 @@ def servers_by_profile(teams: list[Team], users: list[dict], profiles: Mapping) 
                 profile = profiles.get(options.get("profile"))
                 tally[options["team"], profile.name if profile else UNKNOWN, profile.mode if profile else UNKNOWN] += 1
     return tally
+
+
+def gpu_holders(users: list[dict]) -> dict[str, str]:
+    """GPU id → the team whose active server holds it, from the spawners' state (`holding`),
+    which the hub shows the portal (its `admin:servers` scope includes server state)."""
+    held = {}
+    for user in users:
+        for server in (user.get("servers") or {}).values():
+            holding = ((server or {}).get("state") or {}).get("holding") or {}
+            for gpu in holding.get("gpus") or ():
+                held[str(gpu)] = str(holding.get("team") or "")
+    return held
+
+
+def gpu_families(readings: list[Reading], holders: Mapping[str, str]) -> Iterator[Metric]:
+    """Utilisation and memory per GPU, labelled with the team holding it ("" when free);
+    the configured inventory may name GPUs by index or by UUID."""
+    utilization = GaugeMetricFamily("aiportal_gpu_utilization_ratio", "Fraction of the last sample period "
+                                    "the GPU was busy (nvidia-smi utilization.gpu)", labels=["gpu", "team"])
+    used = GaugeMetricFamily("aiportal_gpu_memory_used_bytes", "GPU memory in use", labels=["gpu", "team"])
+    total = GaugeMetricFamily("aiportal_gpu_memory_total_bytes", "GPU memory", labels=["gpu"])
+    for r in readings:
+        team = holders.get(r.index) or holders.get(r.uuid) or ""
+        if r.utilization is not None:
+            utilization.add_metric([r.index, team], r.utilization)
+        if r.memory_used is not None:
+            used.add_metric([r.index, team], r.memory_used)
+        if r.memory_total is not None:
+            total.add_metric([r.index], r.memory_total)
+    yield from (utilization, used, total)
 
 
 class PortalCollector(Collector):
@@ -111,12 +153,24 @@ class PortalCollector(Collector):
             for (team, status), count in sorted(s.promotions.items()):
                 promotions.add_metric([team, status], count)
             yield promotions
+        if s.spawn_failures is not None:
+            failures = CounterMetricFamily("aiportal_team_spawn_failures", "Servers of the team that failed to "
+                                           "start, by reason: quota, image, timeout or error",
+                                           labels=["team", "reason"])
+            for (team, reason), count in sorted(s.spawn_failures.items()):
+                failures.add_metric([team, reason], count)
+            yield failures
+        if s.gpu_readings is not None:
+            yield from gpu_families(s.gpu_readings, s.gpu_holders)
 
 
 class Metrics:
-    """The app's registry: the scrape-time collector and the service's counters."""
+    """The app's registry: the scrape-time collector, the service's counters and its request
+    latencies. When not `enabled` (portal.yaml `monitoring.metrics: false`) nothing is
+    observed and the metrics page answers 404."""
 
-    def __init__(self, probe_timeout: float = 3.0):
+    def __init__(self, db: Database | None = None, *, enabled: bool = True, probe_timeout: float = 3.0):
+        self.db, self.enabled = db, enabled
         self.registry = CollectorRegistry()
         self.probe_timeout = probe_timeout
         self.collector = PortalCollector()
@@ -127,17 +181,33 @@ class Metrics:
                                     ["team"], registry=self.registry)
         self.shares = Counter("aiportal_share_links_created", "Share links created", ["team"],
                               registry=self.registry)
+        self.requests = Histogram("aiportal_request_duration_seconds", "Time the portal took to answer a "
+                                  "request, by handler class, method and status code",
+                                  ["handler", "method", "code"], registry=self.registry)
+
+    @classmethod
+    def from_config(cls, config: PortalConfig, db: Database | None = None) -> Metrics:
+        return cls(db, enabled=config.raw["monitoring"]["metrics"])
 
     def uploaded(self, team: str, result: dict) -> dict:
         """Count a completed upload (`Uploads.complete`'s result, returned as is)."""
-        self.uploads.labels(team).inc()
-        self.upload_bytes.labels(team).inc(result["size"])
+        if self.enabled:
+            self.uploads.labels(team).inc()
+            self.upload_bytes.labels(team).inc(result["size"])
         return result
 
     def shared(self, team: str, share: dict) -> dict:
         """Count a created share link (returned as is)."""
-        self.shares.labels(team).inc()
+        if self.enabled:
+            self.shares.labels(team).inc()
         return share
+
+    def answered(self, handler: RequestHandler) -> None:
+        """Observe a finished request's latency (the application's log_request calls this)."""
+        if self.enabled:
+            method = handler.request.method if handler.request.method in METHODS else "other"
+            self.requests.labels(type(handler).__name__, method, str(handler.get_status())).observe(
+                handler.request.request_time())
 
     async def _probe(self, what: str, call) -> bool:
         try:
@@ -147,13 +217,32 @@ class Metrics:
             log.warning("metrics: %s did not answer: %s", what, e)
             return False
 
+    async def _read(self, what: str, call, *args):
+        """A blocking read in a thread; None (and the cause logged) when it fails."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except Exception as e:
+            log.warning("metrics: no %s: %s", what, e)
+            return None
+
+    async def gpu_readings(self) -> list[Reading] | None:
+        if not shutil.which("nvidia-smi"):
+            return None
+        return await self._read("GPU readings from nvidia-smi", read_gpus, self.probe_timeout)
+
+    async def failure_counts(self) -> dict[tuple[str, str], int] | None:
+        if self.db is None:
+            return None
+        return await self._read("spawn failure counts", spawn_failure_counts, self.db)
+
     async def snapshot(self, settings: Mapping, gpus: int) -> Snapshot:
         hub, store = settings["hub"], settings.get("store")
-        hub_up, storage_up = await asyncio.gather(
+        hub_up, storage_up, readings, failures = await asyncio.gather(
             self._probe("the hub API", hub.request("GET", "/")),
             self._probe("the storage server", asyncio.to_thread(store.client().list_buckets))
-            if store is not None else asyncio.sleep(0, False))
-        snap = Snapshot(hub_up, storage_up, gpus)
+            if store is not None else asyncio.sleep(0, False),
+            self.gpu_readings(), self.failure_counts())
+        snap = Snapshot(hub_up, storage_up, gpus, spawn_failures=failures, gpu_readings=readings)
         if not hub_up:
             return snap
         try:
@@ -162,6 +251,7 @@ class Metrics:
             log.warning("metrics: could not read the hub's teams and servers: %s", e)
             snap.hub_up = False
             return snap
+        snap.gpu_holders = gpu_holders(users)
         teams = sorted((Team.from_group(g) for g in portal_groups(groups)), key=lambda t: t.name)
         profiles = settings["portal_config"].profiles
         usage = settings.get("usage")
@@ -191,3 +281,11 @@ def promotion_counts(db) -> dict[tuple[str, str], int]:
         rows = s.execute(select(Promotion.team, Promotion.status, func.count())
                          .group_by(Promotion.team, Promotion.status))
         return {(team, status): count for team, status, count in rows}
+
+
+def spawn_failure_counts(db: Database) -> dict[tuple[str, str], int]:
+    """How many spawns of each team failed for each reason (rows the hub's spawner wrote)."""
+    with db.session() as s:
+        rows = s.execute(select(SpawnFailure.team, SpawnFailure.reason, func.count())
+                         .group_by(SpawnFailure.team, SpawnFailure.reason))
+        return {(team, reason): count for team, reason, count in rows}

@@ -1,4 +1,5 @@
-"""The OpenAPI document of the portal API: openapi.json plus the configuration's JSON Schema.
+"""The OpenAPI document of the portal API: openapi.json plus the configuration's JSON Schema
+(and the few lists only the code holds: declared profiles, the usage charts' ranges).
 
 The shapes that portal.yaml and the API share (team and user names, quotas, quantities)
 are written once, in portal.schema.json's `$defs`; they are copied here into
@@ -12,6 +13,7 @@ import json
 from importlib import resources
 
 from .config import SCHEMA
+from .usage_charts import RANGES
 
 _DOC = json.loads(resources.files("portal").joinpath("openapi.json").read_text())
 
@@ -33,4 +35,5 @@ def document(server_url: str, profiles=()) -> dict:
     doc["servers"] = [{"url": server_url}]
     doc["components"]["schemas"].update(_rebase(SCHEMA["$defs"]))
     doc["components"]["schemas"]["TeamPatch"]["properties"]["profiles"]["items"] = {"enum": sorted(profiles)}
+    doc["paths"]["/usage"]["get"]["parameters"][0]["schema"]["enum"] = list(RANGES)
     return doc

@@ -39,6 +39,15 @@ SERVICE_SCOPES = [
 ]
 
 
+SCRAPER = "prometheus"  # the hub service whose token (AIPORTAL_METRICS_TOKEN) Prometheus scrapes with
+
+
+def scraper_role() -> dict:
+    """Prometheus reads the hub's metrics and nothing else."""
+    return {"name": "metrics-scraper", "description": "Prometheus: the hub's /hub/metrics",
+            "scopes": ["read:metrics"], "services": [SCRAPER]}
+
+
 def acts_as_user(config: PortalConfig) -> bool:
     """Promotion acts with each user's GitLab token, which the service reads from auth_state."""
     return (config.raw.get("gitlab") or {}).get("acts_as") == "user"

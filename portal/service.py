@@ -28,6 +28,7 @@ from .hub import HubError
 from .metrics import Metrics
 from .namespaces import Cluster, NamespaceError, TeamNamespaces
 from .notebook_env import NotebookEnv
+from .prometheus import Prometheus
 from .promotion import gitlab as promotion_gitlab
 from .promotion.desk import PromotionDesk
 from .promotion.records import Promotions
@@ -180,7 +181,8 @@ async def main(sockets: list[socket.socket]) -> None:
                           if membership == "gitlab" else ""),
         signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None,
         promotion=(desk := promotion_desk(config, db, os.environ)),
-        metrics=Metrics(), metrics_token=os.environ.get("AIPORTAL_METRICS_TOKEN") or None)
+        metrics=Metrics.from_config(config, db), metrics_token=os.environ.get("AIPORTAL_METRICS_TOKEN") or None,
+        prometheus=Prometheus.from_config(config, os.environ))
     if desk is not None:
         desk.access.hub = app.settings["hub"]  # acts_as user: the promoter's GitLab token is in the hub's auth_state
     server = HTTPServer(app, xheaders=True)

@@ -4,10 +4,13 @@
 #   postgresql - the production database, run by the tests as a throwaway cluster
 #   docker-registry - a real OCI registry (distribution 2.8) that Kaniko pulls from and pushes to
 #   git        - the GitLab double's repositories and `git archive` of tagged commits
+#   prometheus - Prometheus and promtool: dashboards' queries, alert rules and their unit tests, the alert E2E
+#   prometheus-alertmanager - Alertmanager and amtool: generated configs, routing, alert delivery
+# (installing them starts no service here; the tests run their own on free ports)
 # Podman, runc and debootstrap come from scripts/podman-setup.sh.
 set -euo pipefail
 
-PKGS=(chromium postgresql docker-registry git)
+PKGS=(chromium postgresql docker-registry git prometheus prometheus-alertmanager)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 from dockerspawner import DockerSpawner
 from traitlets import Any, Bool, Int, List, Unicode, default
 
@@ -199,23 +199,27 @@ class ContainerTeamSpawner(TeamSpawnerMixin, DockerSpawner):
                     ip, port = await super().start()
                     await self.answering(f"http://{ip}:{port}{self.server.base_url}api")
                 return ip, port
-            except APIError as e:
+            except APIError as e:  # ImageNotFound: the pull did not get it (Podman's pull reports no error)
                 raise refuse(f"the container engine could not start {profile.image}: {e.explanation or e}",
-                             500) from None
+                             500, failure="image" if isinstance(e, ImageNotFound) else "error") from None
 
     async def pull_image(self, image):
         """DockerSpawner's pull, and also a released version's `repository@digest`, which
         DockerSpawner would split at the digest's colon as if it were a tag (a reference
         Docker refuses and Podman did not pull here). A digest names one image for good: one
-        that is present is current."""
-        if "@" not in image:
-            return await super().pull_image(image)
+        that is present is current. A refused pull is an image failure."""
         try:
-            await self.docker("inspect_image", image)
-        except NotFound:
-            self.log.info("pulling image %s", image)
-            repository, digest = image.split("@", 1)
-            await self.docker("pull", repository, digest)
+            if "@" not in image:
+                return await super().pull_image(image)
+            try:
+                await self.docker("inspect_image", image)
+            except NotFound:
+                self.log.info("pulling image %s", image)
+                repository, digest = image.split("@", 1)
+                await self.docker("pull", repository, digest)
+        except APIError as e:
+            raise refuse(f"the container engine could not pull {image}: {e.explanation or e}", 500,
+                         failure="image") from None
 
     async def create_object(self):
         spec = container_spec(

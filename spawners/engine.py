@@ -59,7 +59,7 @@ def podman_socket() -> str:
     return f"unix://{runtime}/podman/podman.sock"
 
 
-def wait_until_answers(socket: str, timeout: float = 15) -> None:
+def wait_until_answers(socket: str, timeout: float = 60) -> None:
     """Block until the engine's API answers (the launcher may still be starting it)."""
     deadline = time.monotonic() + timeout
     while not probe(socket, timeout=1) and time.monotonic() < deadline:
@@ -138,7 +138,8 @@ class PodmanService:
                                          preexec_fn=tied_to_this_thread())
         return self
 
-    def wait_ready(self, timeout: float = 15) -> PodmanService:
+    def wait_ready(self, timeout: float = 60) -> PodmanService:
+        """A minute: on a busy machine the service, which scans its containers first, took over 15 s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -161,7 +161,7 @@ class KubeTeamSpawner(TeamSpawnerMixin, KubeSpawner):
             message = quota_refusal(self.profile.team, api_message(e)) if e.status == 403 else None
             if message is None:
                 raise
-            raise refuse(message) from None
+            raise refuse(message, failure="quota") from None
 
     async def team_notes(self, teams: dict[str, dict]) -> dict[str, str]:
         """What each team's ResourceQuota says is free, for the limits it sets."""

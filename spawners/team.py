@@ -3,64 +3,52 @@
 The form, validation of user_options, the resolved profile, the team's quotas, and the
 team's S3 keys in the server's environment; backends read `self.profile` in start(), start
 the server inside `reserved()`, say what their running servers hold, and call get_env().
-The teams' released versions come from the portal database (`ReleasedVersions`).
+The teams' released versions come from the portal database (`ReleasedVersions`), and a
+spawn that fails is written there (`spawn_failures`) for the portal's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import time
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Callable, Dict, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .failures import classify
+from .portal_db import PortalRecords
 from .profiles import ProfileError, ResolvedProfile, options_form, options_from_form, resolve
 from .quotas import Holding, Ledger, QuotaRefused, limits, server_key
 
 
-def refuse(message: str, status: int = 400) -> web.HTTPError:
+def refuse(message: str, status: int = 400, failure: str | None = None) -> web.HTTPError:
     """An HTTP error whose message reaches both the API caller and the spawn page.
 
     The API answers `log_message`; the spawn page shows `jupyterhub_message`, which
-    would otherwise be "HTTP 400: Bad Request (…)".
+    would otherwise be "HTTP 400: Bad Request (…)". `failure` is the reason a failed
+    spawn is counted under (failures.REASONS; default "error").
     """
     error = web.HTTPError(status, message)
     error.jupyterhub_message = message
+    error.spawn_failure = failure
     return error
 
 
-class ReleasedVersions:
+class ReleasedVersions(PortalRecords):
     """teams → {team: its successful promotions, newest first}: the hub's
     `Spawner.released_versions`, read from the portal database at every form and every start
-    of a released version, so a version promoted a moment ago can be started.
-
-    The database is opened at first use, when the launcher has made it (as NotebookEnv's
-    store is), so the hub's config stays light.
-    """
-
-    def __init__(self, db_url: str):
-        self.db_url = db_url
-        self._promotions = None
-        self._opening = threading.Lock()  # called in threads: open the database once
-
-    def __deepcopy__(self, memo):
-        """traitlets deep-copies config values into each spawner: they share this one reader."""
-        return self
+    of a released version, so a version promoted a moment ago can be started."""
 
     def __call__(self, teams: list[str]) -> dict[str, list[dict]]:
-        with self._opening:
-            if self._promotions is None:
-                from portal.db import Database
-                from portal.promotion.records import Promotions
+        from portal.promotion.records import Promotions
 
-                self._promotions = Promotions(Database(self.db_url))
         by_team = {team: [] for team in teams}
-        for record in self._promotions.released(teams):
+        for record in Promotions(self.database()).released(teams):
             by_team[record["team"]].append(record)
         return by_team
 
@@ -80,8 +68,12 @@ class TeamSpawnerMixin(LoggingConfigurable):
         released versions} (dicts as portal.promotion.records' `released` gives), which members
         may start as prod-mode servers. Blocking; called in a thread for the form and for each
         start of a released version. None: no released versions.""")
+    spawn_failures = Callable(None, allow_none=True, config=True, help="""(team, reason) → records a
+        failed spawn of the team (failures.SpawnFailures). Blocking; called in a thread after the
+        spawn failed. None: failures are not recorded.""")
     _team_env_values = Dict()
     _ledger: Ledger | None = None
+    _recording: set[asyncio.Task] = set()  # failure writes in progress, kept from the garbage collector
 
     def user_teams(self) -> dict[str, dict]:
         """The user's teams as hub groups: name → properties."""
@@ -119,7 +111,7 @@ class TeamSpawnerMixin(LoggingConfigurable):
             try:
                 self.holding = self.ledger.reserve(key, profile, team_limits, running)
             except QuotaRefused as e:
-                raise refuse(str(e)) from None
+                raise refuse(str(e), failure="quota") from None
         try:
             yield self.holding
         finally:
@@ -191,6 +183,12 @@ class TeamSpawnerMixin(LoggingConfigurable):
         except ProfileError as e:
             raise refuse(str(e)) from None
         self.default_url = self.profile.default_url
+        # the resolved choice in the server's options (also when they left it to the defaults):
+        # the hub API shows them, and the overview, metrics and idle culler go by them
+        chosen = {**user_options, "team": self.profile.team, "profile": self.profile.profile}
+        if chosen != user_options:
+            self.user_options = self.orm_spawner.user_options = chosen
+        self.count_failure(self.profile.team)
         self.log.info("%s starts %s of team %s", self._log_name, self.profile.display_name,
                       self.profile.team)
         team = self.profile.team
@@ -201,6 +199,31 @@ class TeamSpawnerMixin(LoggingConfigurable):
         except Exception as e:
             self.log.error("no storage keys for team %s: %s", team, e)
             raise web.HTTPError(503, f"the storage of team {team!r} is unavailable; try again later") from None
+
+    def count_failure(self, team: str) -> None:
+        """Record the spawn in progress if it fails, with the reason its exception gives.
+
+        Watched from here, once the team is known to be one of the user's: the hub's spawn
+        future ends with every failure of the spawn, including the hub's own timeouts.
+        """
+        spawn = self._spawn_future
+        if self.spawn_failures is None or spawn is None:
+            return
+
+        def ended(future):
+            if not future.cancelled() and future.exception() is not None:
+                task = asyncio.ensure_future(self._record_failure(team, classify(future.exception())))
+                self._recording.add(task)
+                task.add_done_callback(self._recording.discard)
+
+        spawn.add_done_callback(ended)
+
+    async def _record_failure(self, team: str, reason: str) -> None:
+        try:
+            await asyncio.to_thread(self.spawn_failures, team, reason)
+        except Exception as e:  # the spawn has failed already; a lost count must not add to it
+            self.log.error("the failed spawn of %s (team %s, %s) was not recorded: %s",
+                           self._log_name, team, reason, e)
 
     async def storage_env(self, team: str, properties: dict, may_delete: bool) -> dict:
         """The server's S3 variables (`team_env`'s values; a backend may give references)."""
@@ -220,12 +243,16 @@ class TeamSpawnerMixin(LoggingConfigurable):
         state = super().get_state()
         if self.profile:
             state["profile"] = self.profile.__dict__
+        if self.holding:  # the hub API shows it to the portal: which team holds which GPU
+            state["holding"] = asdict(self.holding)
         return state
 
     def load_state(self, state):
         super().load_state(state)
         if state.get("profile"):
             self.profile = ResolvedProfile(**state["profile"])
+        if state.get("holding"):
+            self.holding = Holding(**{**state["holding"], "gpus": tuple(state["holding"]["gpus"])})
 
     def clear_state(self):
         super().clear_state()

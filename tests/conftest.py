@@ -35,6 +35,49 @@ from tests.registry import registry  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+#: Lines for the "security" section at the end of the run (cell and case counts; tests/security).
+SUMMARY = pytest.StashKey[list]()
+#: Session fixtures that hold fixed ports or machine-wide state: one worker has them all.
+MACHINE_WIDE = {"kube_cluster", "registry"}
+#: Packages whose session fixtures (storage servers of each kind) cost more than their tests.
+WHOLE_PACKAGES = {"datasets", "storage"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """What pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) sends to one worker together.
+
+    The tests that use the cluster or the registry share one group, first in the run (it is
+    the longest: the other worker takes everything else meanwhile); the dataset and storage
+    tests go by package, every other test with its module, so module fixtures start once.
+    """
+    for item in items:
+        path = Path(item.path).relative_to(ROOT / "tests")
+        if MACHINE_WIDE & set(item.fixturenames):
+            group = "machine-wide"
+        elif path.parts[0] in WHOLE_PACKAGES:
+            group = path.parts[0]
+        else:
+            group = str(path)
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: not (MACHINE_WIDE & set(item.fixturenames)))
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its summary lines to the controller (below)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["summary"] = session.config.stash.get(SUMMARY, [])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    node.config.stash.setdefault(SUMMARY, []).extend(getattr(node, "workeroutput", {}).get("summary", []))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if lines := config.stash.get(SUMMARY, []):
+        terminalreporter.section("security")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 TEST_CONFIG = {
     "hub": {"admin_users": ["admin"]},

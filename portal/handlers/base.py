@@ -216,6 +216,19 @@ def team_scope(scope: str):
     return decorator
 
 
+def operator_scope(method):
+    """Require an operator: a page or call about every team at once."""
+
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        if not self.caller.is_operator:
+            raise web.HTTPError(403, "this is for operators")
+        return await method(self, *args, **kwargs)
+
+    wrapper.required_scope = OPERATOR
+    return wrapper
+
+
 def require(caller, scope: str, team: Team, what: str = "") -> None:
     """403 unless `caller` holds `scope` on `team`, saying who may."""
     if not caller.may(scope, team):

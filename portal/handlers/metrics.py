@@ -2,7 +2,8 @@
 
 Readable with the hub's `read:metrics` scope (operators have it), or by Prometheus with
 `Authorization: Bearer <AIPORTAL_METRICS_TOKEN>` when the service has that variable.
-Outside /api/v1 and the OpenAPI document: it is for scrapers, not API clients.
+Outside /api/v1 and the OpenAPI document: it is for scrapers, not API clients. 404 when
+portal.yaml turns metrics off (`monitoring.metrics: false`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class MetricsHandler(APIHandler):
             sent.strip().encode(), expected.encode())
 
     async def prepare(self):
-        """401 without a known token, 403 for a caller without `read:metrics`."""
+        """404 with metrics off, 401 without a known token, 403 for a caller without `read:metrics`."""
+        if not self.settings["metrics"].enabled:
+            raise web.HTTPError(404, "metrics are off (portal.yaml monitoring.metrics)")
         if self.scraper_token():
             return
         await super().prepare()

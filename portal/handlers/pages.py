@@ -3,13 +3,16 @@ and the operators' overview of every team."""
 
 from __future__ import annotations
 
-import functools
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from tornado import web
 
+from .. import culling
 from ..overview import overview
-from ..rbac import ADMIN, OPERATOR, READ
-from .base import BaseHandler, team_scope
+from ..rbac import ADMIN, READ
+from .base import BaseHandler, operator_scope, team_scope
 from .teams import machine_gpus
 
 
@@ -18,26 +21,30 @@ class PageHandler(BaseHandler):
         self.finish(self.settings["render"](self, template, **ns))
 
 
-def operator_scope(method):
-    """Require an operator: a page about every team at once."""
-
-    @functools.wraps(method)
-    async def wrapper(self, *args, **kwargs):
-        if not self.caller.is_operator:
-            raise web.HTTPError(403, "this page is for operators")
-        return await method(self, *args, **kwargs)
-
-    wrapper.required_scope = OPERATOR
-    return wrapper
-
-
 class HomeHandler(PageHandler):
     @web.authenticated
     async def get(self):
         signups = self.settings.get("signups")
         pending = await signups.pending() if signups is not None and self.caller.is_operator else []
-        self.render_page("home.html", teams=await self.readable_teams(), caller=self.caller,
-                         pending_signups=pending)
+        teams, user = await asyncio.gather(self.readable_teams(), self.hub.user(self.caller.name))
+        self.render_page("home.html", teams=teams, caller=self.caller, pending_signups=pending,
+                         servers=server_cards(user or {}, self.portal_config.profiles, datetime.now(UTC)))
+
+
+def server_cards(user: dict, profiles: Mapping, now: datetime) -> list[dict]:
+    """The cards of a hub user model's active servers: name, link, team, profile, state, and
+    the time left before the idle culler stops it (None where it never does)."""
+    idle_limits = culling.limits(profiles)
+    cards = []
+    for name, server in sorted((user.get("servers") or {}).items()):
+        options = server.get("user_options") or {}
+        profile = profiles.get(str(options.get("profile")))
+        cards.append({"name": name, "url": server["url"], "team": options.get("team"),
+                      "profile": profile.display_name if profile else options.get("profile"),
+                      "state": "running" if server.get("ready") else "stopping" if server.get("pending") == "stop"
+                      else "starting",
+                      "idle": culling.time_left_note(server, idle_limits, now)})
+    return cards
 
 
 class TeamPageHandler(PageHandler):

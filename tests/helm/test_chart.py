@@ -187,7 +187,8 @@ def test_existing_s3_secret_is_referenced_not_made(render):
 
 
 @pytest.mark.parametrize("variable,secret,key", [("AIPORTAL_GITLAB_TOKEN", "aiportal-gitlab", "platform-token"),
-                                                 ("AIPORTAL_METRICS_TOKEN", "aiportal-metrics", "scrape")])
+                                                 ("AIPORTAL_METRICS_TOKEN", "aiportal-metrics", "scrape"),
+                                                 ("AIPORTAL_PROMETHEUS_TOKEN", "aiportal-prometheus", "bearer")])
 def test_service_tokens_come_from_their_secrets_to_the_hub_only(render, all_options, variable, secret, key):
     docs = render(all_options)
     hub_env = {e["name"]: e for e in container(docs, "-hub")["env"]}

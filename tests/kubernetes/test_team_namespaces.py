@@ -97,7 +97,9 @@ def test_ten_concurrent_gpu_spawns_are_decided_by_the_resource_quota_two_admitte
         assert len(started) == 2, (started, refused)
         assert refused == ["team team-a uses 2 of 2 GPUs and this profile needs 1: stop a server or ask an "
                            "operator"] * 8
-        assert decided < 10, f"decisions took {decided:.1f} s"
+        # refused by the quota at once, not after the spawner's 300 s start_timeout (10 s was met
+        # on an idle machine, not on a loaded one)
+        assert decided < 60, f"decisions took {decided:.1f} s"
         pods = json.loads(kube_cluster.kubectl("get", "pods", "-n", "aiportal-team-a", "-l",
                                                "aiportal.org/profile=gpu", "-o", "json").stdout)["items"]
         assert sorted(p["metadata"]["labels"]["aiportal.org/user"] for p in pods) == sorted(u for u, _ in started)

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
 
+from portal.app import make_app
+from portal.config import validate
 from portal.launcher import Portal
+from portal.metrics import Metrics
+from spawners.container import label
+from spawners.gpus import MiB, parse_readings
 from tests.conftest import TEST_CONFIG, free_port, remove_containers, tokens_of, write_config
 from tests.datasets import flow
 from tests.http import HTTP_TIMEOUT, TimedSession
+from tests.spawners.servers import containers, hub, start, stop, team_quota, wait_ready
 
 SCRAPE_TOKEN = "scrape-" + uuid.uuid4().hex
+FAKE_NVIDIA = Path(__file__).resolve().parent.parent / "fake_nvidia"  # answers the GPU query for 4 GPUs
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """One portal whose service has AIPORTAL_METRICS_TOKEN set."""
+    """One portal whose service has AIPORTAL_METRICS_TOKEN set and the fake nvidia-smi on its PATH
+    (its GPU indexes are TEST_CONFIG's `gpus`)."""
     data_dir = tmp_path_factory.mktemp("metrics")
     path = write_config(data_dir / "test-portal.yaml", TEST_CONFIG)
     p = Portal(data_dir, str(path), port=free_port(), quiet=True,
-               environ={"AIPORTAL_METRICS_TOKEN": SCRAPE_TOKEN}).start()
+               environ={"AIPORTAL_METRICS_TOKEN": SCRAPE_TOKEN,
+                        "PATH": f"{FAKE_NVIDIA}{os.pathsep}{os.environ['PATH']}"}).start()
     yield p, tokens_of(p)
     p.stop()
     remove_containers(p)
@@ -113,3 +128,99 @@ def test_servers_are_counted_by_team_profile_and_mode_without_a_hub():
                      ("aiportal_team_servers", ("prod", "prod", "team-a")): 1,
                      ("aiportal_team_servers", ("team-a", "unknown", "unknown")): 1,
                      ("aiportal_team_promotions", ("success", "team-a")): 2}
+
+
+def labelled(**labels) -> frozenset:
+    return frozenset(labels.items())
+
+
+def failures(site) -> dict[tuple[str, str], float]:
+    return {(dict(labels)["team"], dict(labels)["reason"]): value for (name, labels), value in samples(site).items()
+            if name == "aiportal_team_spawn_failures_total"}
+
+
+def test_failed_spawns_are_counted_by_team_and_reason(site):
+    portal, token = site
+    before = failures(site)
+    bob, carol = hub(portal, token, "bob"), hub(portal, token, "carol")
+    try:
+        with team_quota(portal, token, "team-a", gpus=0):
+            r = start(bob, "bob", "refused", "team-a", "gpu")
+            assert r.status_code == 400 and "GPUs" in r.json()["message"], r.text
+        r = start(carol, "carol", "broken", "team-b", "missing")
+        assert r.status_code == 500 and "aiportal-missing" in r.json()["message"], r.text
+        expected = {("team-a", "quota"): 1, ("team-b", "image"): 1}
+        deadline = time.monotonic() + 15  # the hub writes each failure just after answering
+        while True:
+            after = failures(site)
+            grown = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+            if grown == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert grown == expected
+    finally:
+        for s, user, server in ((bob, "bob", "refused"), (carol, "carol", "broken")):
+            s.delete(f"{s.base}/users/{user}/servers/{server}", json={"remove": True})
+
+
+def test_gpu_utilisation_and_memory_name_the_team_holding_the_gpu(site):
+    portal, token = site
+    recorded = {r.index: r for r in parse_readings((FAKE_NVIDIA / "query-gpu.csv").read_text())}
+    bob = hub(portal, token, "bob")
+    assert start(bob, "bob", "trainer", "team-a", "gpu").status_code in (201, 202)
+    try:
+        wait_ready(bob, "bob", "trainer")
+        (held,) = containers(portal, user="bob", server="trainer")[0]["Labels"][label("gpus")].split(",")
+        found = samples(site)
+    finally:
+        stop(bob, "bob", "trainer")
+    # team-a holds GPU `held` at its recorded utilisation; the others are free
+    assert found[("aiportal_gpu_utilization_ratio", labelled(gpu=held, team="team-a"))] == recorded[held].utilization
+    assert found[("aiportal_gpu_memory_used_bytes", labelled(gpu=held, team="team-a"))] == recorded[held].memory_used
+    free = sorted(set(recorded) - {held})
+    assert all(("aiportal_gpu_memory_used_bytes", labelled(gpu=gpu, team="")) in found for gpu in free)
+    assert {dict(labels)["gpu"] for name, labels in found if name == "aiportal_gpu_memory_total_bytes"} == set(recorded)
+    assert found[("aiportal_gpu_memory_total_bytes", labelled(gpu="1"))] == 81920 * MiB
+    # GPU 3 reports no utilisation ("[N/A]"): no sample rather than a made-up 0
+    assert not any(name == "aiportal_gpu_utilization_ratio" and dict(labels)["gpu"] == "3" for name, labels in found)
+
+
+def test_request_latencies_by_handler_method_and_code(site):
+    portal, token = site
+    secret = f"bob-private-{uuid.uuid4().hex}"
+    r = requests.get(f"{portal.url}services/portal/api/v1/{secret}", timeout=HTTP_TIMEOUT,
+                     headers={"Authorization": f"token {token('bob')}"})
+    assert r.status_code == 404
+    r = requests.request("PROPFIND", f"{portal.url}services/portal/metrics", timeout=HTTP_TIMEOUT)
+    assert r.status_code == 405
+    found = samples(site)
+    count = "aiportal_request_duration_seconds_count"
+    assert found[(count, labelled(handler="NoSuchEndpointHandler", method="GET", code="404"))] >= 1
+    assert found[(count, labelled(handler="MetricsHandler", method="other", code="405"))] >= 1
+    assert found[(count, labelled(handler="MetricsHandler", method="GET", code="200"))] >= 1  # earlier scrapes
+    values = {v for name, labels in found if name.startswith("aiportal_request_duration") for _, v in labels}
+    assert not any(secret in v or "/" in v for v in values)
+
+
+def test_metrics_off_observe_nothing_and_answer_404():
+    config = validate({**TEST_CONFIG, "monitoring": {"metrics": False}})
+    metrics = Metrics.from_config(config)
+
+    async def run() -> list[int]:
+        port = free_port()
+        app = make_app(config, hub_api_url="http://127.0.0.1:9/hub/api/", api_token="unused",
+                       prefix="/services/portal/", cookie_secret=uuid.uuid4().hex, metrics=metrics)
+        server = HTTPServer(app)
+        server.listen(port, "127.0.0.1")
+        try:
+            client = AsyncHTTPClient()
+            return [(await client.fetch(f"http://127.0.0.1:{port}/services/portal/{path}", raise_error=False,
+                                        request_timeout=HTTP_TIMEOUT)).code
+                    for path in ("metrics", "api/v1/nothing")]
+        finally:
+            server.stop()
+
+    assert asyncio.run(run()) == [404, 404]
+    assert not metrics.enabled
+    assert [s for family in metrics.registry.collect() for s in family.samples
+            if s.name.startswith("aiportal_request_duration")] == []

@@ -3,13 +3,14 @@ change (members, limits, objects, fuzzed requests) never reaches another test.
 
 - ``security_portal`` (package): a ``Site`` for a single-machine portal (hub, proxy,
   portal service, SeaweedFS) with the teams of ``SECURITY_CONFIG``; shared by the authz
-  matrix, the hub API and the XSRF tests, each of which restores what it changes.
+  matrix, the hub API and the XSRF tests, each of which restores what it changes. Its
+  usage charts read ``security_prometheus`` (package), an empty real Prometheus.
 - ``Site``: ``token(user)`` → a hub API token; ``reduced_operator_token`` → a token of the
   operator ``admin`` made through the hub API with fewer scopes (no ``custom:portal:admin``);
   ``call(method, url, token=None, **kw)`` → one HTTP request, always with a timeout;
   ``api`` / ``hub_api`` → base URLs of the portal API and the hub's REST API;
   ``put_object(team, key, data)`` → an object written through the portal's upload API.
-- ``REPORT``: a stash key; lines appended to ``config.stash[REPORT]`` (cell and case counts)
+- ``REPORT``: tests/conftest.py's SUMMARY stash key; lines appended to ``config.stash[REPORT]`` (cell and case counts)
   are printed in a "security" section at the end of the pytest run.
 - ``new_site(tmp_path_factory, name, config)``: starts another such portal (the fuzz test
   uses it for a portal that nothing else touches); stop it with ``site.stop()``.
@@ -30,10 +31,11 @@ import requests
 from portal.launcher import Portal
 from portal.promotion import template
 from portal.tokens import new_token
-from tests.conftest import ARTIFACTS, TEST_CONFIG, free_port, remove_containers, write_config
+from tests.conftest import ARTIFACTS, SUMMARY, TEST_CONFIG, free_port, remove_containers, write_config
 from tests.gitlab import GitLabDouble
+from tests.ops.prom import Prometheus
 
-REPORT = pytest.StashKey[list]()
+REPORT = SUMMARY
 HTTP_TIMEOUT = 30  # seconds; every request of these tests carries one
 
 #: Roles of the authz matrix, by user: alice admins team-a and team-c, bob and dave are
@@ -152,17 +154,17 @@ def with_gitlab(config: dict, double) -> dict:
 
 
 @pytest.fixture(scope="package")
-def security_portal(tmp_path_factory, security_gitlab):
-    site = new_site(tmp_path_factory, "security", with_gitlab(SECURITY_CONFIG, security_gitlab),
+def security_prometheus(tmp_path_factory):
+    """An empty Prometheus, so that the usage charts answer (with no lines) instead of 404."""
+    with Prometheus(tmp_path_factory.mktemp("security-prometheus"), {"scrape_configs": []}) as prom:
+        yield prom
+
+
+@pytest.fixture(scope="package")
+def security_portal(tmp_path_factory, security_gitlab, security_prometheus):
+    config = dict(with_gitlab(SECURITY_CONFIG, security_gitlab), monitoring={"prometheus_url": security_prometheus.url})
+    site = new_site(tmp_path_factory, "security", config,
                     environ={"AIPORTAL_GITLAB_TOKEN": security_gitlab.platform_token})
     site.gitlab = security_gitlab
     yield site
     site.stop()
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    lines = config.stash.get(REPORT, [])
-    if lines:
-        terminalreporter.section("security")
-        for line in lines:
-            terminalreporter.write_line(line)

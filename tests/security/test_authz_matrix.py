@@ -78,6 +78,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /teams/{team}/promotions [promoters=admins]":        (401, 401, 404, 403, 202, 202, 404),
     "POST /teams/{team}/promotions [promoters=members]":       (401, 401, 404, 202, 202, 202, 404),
     "GET /teams/{team}/promotions/{promotion_id}":             (401, 401, 404, 200, 200, 200, 404),
+    "GET /usage":                                              (401, 401, 403, 403, 403, 200, 403),
 }
 #: What GET /teams lists for each role (the operator: every team).
 LISTED = {"other_team": ["team-b"], "member": ["team-a", "team-c"], "team_admin": ["team-a", "team-c"],
@@ -450,6 +451,11 @@ def _(cell):
     method, path, kwargs = _promote(cell)
     made = cell.as_operator(method, path, 202, **kwargs).json()
     return "GET", f"/teams/{cell.team}/promotions/{made['id']}", {}
+
+
+@builds("GET /usage")
+def _(cell):
+    return "GET", "/usage", {"params": {"range": "24h"}}
 
 
 def run_cell(site, key: str, role: str, n: int) -> tuple[int, list[str]]:

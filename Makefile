@@ -28,7 +28,7 @@ up: setup
 # mostly wait on the package mirrors (a cold run saves several minutes).
 test: setup deps lint
 	$(MAKE) --no-print-directory -j3 minio kubernetes kaniko images
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 setup: $(VENV)/.installed node_modules/.installed $(VENDOR)/uPlot.iife.min.js
 

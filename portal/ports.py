@@ -7,6 +7,7 @@ several at once, in parallel). So a port handed out by this process is not hande
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -15,6 +16,15 @@ from pathlib import Path
 _handed_out: set[int] = set()
 _lock = threading.Lock()
 LOWEST = 10000  # below: ports people configure by hand (8000, 8081, 9000 ...)
+SHARE_ENV = "AIPORTAL_PORT_SHARE"  # "index/count", e.g. "1/2"
+
+
+def share() -> tuple[int, int]:
+    """(index, count) from AIPORTAL_PORT_SHARE: processes that pick ports side by side
+    (parallel test workers, and the processes they start) each take only ports whose remainder
+    by `count` is their `index`, so none hands out another's. Default: every port."""
+    index, _, count = os.environ.get(SHARE_ENV, "0/1").partition("/")
+    return int(index), int(count)
 
 
 def _ephemeral_low() -> int:
@@ -35,7 +45,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """
     high = _ephemeral_low()
     while True:
-        port = random.randrange(LOWEST, high) if high > LOWEST + 1000 else 0
+        index, count = share()
+        port = random.randrange(LOWEST, high - count) // count * count + index if high > LOWEST + 1000 else 0
         with socket.socket() as s:
             try:
                 s.bind((host, port))

@@ -25,6 +25,7 @@ import pytest
 import requests
 import yaml
 
+from portal import ports
 from portal.launcher import Portal
 from portal.ports import free_port
 from portal.tokens import new_token
@@ -39,27 +40,54 @@ ARTIFACTS = ROOT / "test-artifacts"
 SUMMARY = pytest.StashKey[list]()
 #: Session fixtures that hold fixed ports or machine-wide state: one worker has them all.
 MACHINE_WIDE = {"kube_cluster", "registry"}
+#: The modules whose tests use them. pytest-xdist's controller sees only test ids, so they are
+#: named here; collection fails if a module that uses one is missing.
+MACHINE_WIDE_MODULES = {
+    "tests/gitlab/test_runner.py", "tests/helm/test_install.py", "tests/kubernetes/test_cluster.py",
+    "tests/kubernetes/test_servers.py", "tests/kubernetes/test_team_namespaces.py",
+    "tests/promotion/test_gitlab_login.py", "tests/promotion/test_promotion_api.py",
+    "tests/promotion/test_promotion_browser.py", "tests/security/test_authz_matrix.py",
+    "tests/security/test_hub_api_matrix.py", "tests/security/test_xsrf.py"}
 #: Packages whose session fixtures (storage servers of each kind) cost more than their tests.
 WHOLE_PACKAGES = {"datasets", "storage"}
 
 
-def pytest_collection_modifyitems(config, items):
-    """What pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) sends to one worker together.
+def pytest_configure(config):
+    """Each pytest-xdist worker takes its own share of the free ports (portal/ports.py)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
+    if worker:
+        os.environ[ports.SHARE_ENV] = f"{worker.removeprefix('gw')}/{os.environ['PYTEST_XDIST_WORKER_COUNT']}"
 
-    The tests that use the cluster or the registry share one group, first in the run (it is
-    the longest: the other worker takes everything else meanwhile); the dataset and storage
-    tests go by package, every other test with its module, so module fixtures start once.
-    """
-    for item in items:
-        path = Path(item.path).relative_to(ROOT / "tests")
-        if MACHINE_WIDE & set(item.fixturenames):
-            group = "machine-wide"
-        elif path.parts[0] in WHOLE_PACKAGES:
-            group = path.parts[0]
-        else:
-            group = str(path)
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: not (MACHINE_WIDE & set(item.fixturenames)))
+
+def work_unit(nodeid: str) -> str:
+    """What pytest-xdist (`make test` runs `-n 2`) sends to one worker together: the tests of
+    MACHINE_WIDE_MODULES; a package of WHOLE_PACKAGES; else a module, so module fixtures start once."""
+    module = nodeid.split("::")[0]
+    package = module.split("/")[1] if module.count("/") > 1 else ""
+    return "machine-wide" if module in MACHINE_WIDE_MODULES else package if package in WHOLE_PACKAGES else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        """Load scheduling by work unit, largest first (xdist's own loadgroup does not group
+        under pytest 9, whose node ids it can no longer rewrite)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A module that uses a MACHINE_WIDE fixture must be in MACHINE_WIDE_MODULES (see above)."""
+    missing = {item.nodeid.split("::")[0] for item in items if MACHINE_WIDE & set(item.fixturenames)
+               } - MACHINE_WIDE_MODULES
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py: add {', '.join(sorted(missing))} to MACHINE_WIDE_MODULES: "
+                                f"their tests use {' or '.join(sorted(MACHINE_WIDE))}")
 
 
 def pytest_sessionfinish(session):

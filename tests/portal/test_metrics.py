@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from portal.app import make_app
 from portal.config import validate
 from portal.launcher import Portal
 from portal.metrics import Metrics
+from portal.ops import dashboards, rules
 from spawners.container import label
 from spawners.gpus import MiB, parse_readings
 from tests.conftest import TEST_CONFIG, free_port, remove_containers, tokens_of, write_config
@@ -224,3 +226,20 @@ def test_metrics_off_observe_nothing_and_answer_404():
     assert not metrics.enabled
     assert [s for family in metrics.registry.collect() for s in family.samples
             if s.name.startswith("aiportal_request_duration")] == []
+
+
+def test_every_metric_the_dashboards_and_alert_rules_read_is_exported(site):
+    """Runs last in the module: by then the portal has counted failed spawns, uploads and share
+    links, and nvidia-smi readings; the hub's /hub/metrics gives the jupyterhub_ series."""
+    portal, token = site
+    hub_metrics = requests.get(f"{portal.url}hub/metrics", timeout=HTTP_TIMEOUT,
+                               headers={"Authorization": f"token {token('admin')}"})
+    assert hub_metrics.status_code == 200, hub_metrics.text
+    exported = {name for name, _ in samples(site)} | {
+        s.name for family in text_string_to_metric_families(hub_metrics.text) for s in family.samples}
+    queries = [t["expr"] for board in dashboards.BOARDS for b in [dashboards.build(board)]
+               for panel in b["panels"] for t in panel.get("targets", [])]
+    queries += [rule.expr for group in rules.GROUPS.values() for rule in group]
+    read = {name for q in queries for name in re.findall(r"\b(?:aiportal|jupyterhub)_[a-z0-9_]+", q)}
+    assert len(read) >= 15, read  # the pattern finds the names
+    assert read - exported == set(), f"read by dashboards or rules, exported by neither: {sorted(read - exported)}"

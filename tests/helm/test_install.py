@@ -35,7 +35,8 @@ def http(method: str, url: str, token: str | None = None, body: dict | None = No
     request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
                                      headers={"Authorization": f"token {token}"} if token else {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # 30 s: starting a server answers after up to the hub's slow_spawn_timeout (10 s) plus its own work
+        with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read()
             return response.status, json.loads(text) if text else None
     except urllib.error.HTTPError as e:

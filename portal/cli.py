@@ -1,4 +1,4 @@
-"""The `aiportal` command: up, config check, token, storage rotate-keys, ops (monitoring as code)."""
+"""The `aiportal` command: up, config check, apps check, token, storage rotate-keys, ops (monitoring as code)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,31 @@ def cmd_config_defaults(args) -> int:
 
     print(yaml.safe_dump(portal_config.with_defaults(portal_config.SCHEMA, {}), sort_keys=False), end="")
     return 0
+
+
+def cmd_apps_check(args) -> int:
+    """Each app file ok or its problems; exit 1 on any. Profiles named by apps are checked
+    against portal.yaml where one is found, DIR defaulting to its `apps.directory`."""
+    from .apps import catalog_for, load_catalog
+
+    path = args.config or os.path.join(args.data_dir, "portal.yaml")
+    try:
+        cfg = portal_config.load(path) if args.config or os.path.exists(path) else None
+    except portal_config.ConfigError as e:
+        return _print_config_error(e)
+    if args.dir is not None or cfg is None:
+        catalog = load_catalog(args.dir, cfg.profiles if cfg else None)
+    else:
+        catalog = catalog_for(cfg)
+    for app in catalog.apps.values():
+        print(f"ok  {app.id}  {app.path}")
+    for broken in catalog.broken:
+        print(f"{broken.path}: {len(broken.problems)} problem(s)", file=sys.stderr)
+        for problem in broken.problems:
+            print(f"  {problem}", file=sys.stderr)
+    if cfg is None:
+        print("(profiles not checked: no portal.yaml; give --config)", file=sys.stderr)
+    return 1 if catalog.broken else 0
 
 
 def cmd_token(args) -> int:
@@ -182,6 +207,14 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_config_check)
     defaults = cfg_sub.add_parser("defaults", help="print every default of portal.yaml (from its schema)")
     defaults.set_defaults(func=cmd_config_defaults)
+
+    apps = sub.add_parser("apps", help="interactive app commands")
+    apps_sub = apps.add_subparsers(dest="apps_command", required=True)
+    apps_check = apps_sub.add_parser("check", help="check the app files: each ok or its problems; exit 1 if any")
+    apps_check.add_argument("dir", nargs="?", help="directory of app files (default: apps.directory of portal.yaml)")
+    apps_check.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    apps_check.add_argument("--config", help="portal.yaml, for its profiles (default: <data-dir>/portal.yaml)")
+    apps_check.set_defaults(func=cmd_apps_check)
 
     tok = sub.add_parser("token", help="print a new hub API token for a user")
     tok.add_argument("user")

@@ -172,8 +172,10 @@ def _path(error_path) -> str:
     return out or "(top level)"
 
 
-def _schema_problems(data: Any) -> list[str]:
-    validator = Draft202012Validator(SCHEMA)
+def schema_problems(data: Any, validator: Draft202012Validator | None = None) -> list[str]:
+    """Every violation of portal.yaml's schema (or `validator`'s, e.g. an app file's) as
+    'path: reason', in the schema's own words (`x-error`) where it has them."""
+    validator = validator or Draft202012Validator(SCHEMA)
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         message = error.message
@@ -248,7 +250,7 @@ def validate(data: Any, source: str = "portal.yaml") -> PortalConfig:
     """Validate parsed YAML; raise ConfigError listing every problem."""
     if data is None:
         data = {}
-    problems = _schema_problems(data)
+    problems = schema_problems(data)
     if isinstance(data, dict):
         problems += _reference_problems(data) + _quantity_problems(data) + alert_problems(data)
     if problems:
@@ -256,20 +258,24 @@ def validate(data: Any, source: str = "portal.yaml") -> PortalConfig:
     return _build(with_defaults(SCHEMA, data), source)
 
 
-def load(path: str | Path) -> PortalConfig:
-    """Read and validate a portal.yaml file."""
-    path = Path(path)
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML of a file; ConfigError naming the line and column of bad YAML."""
     try:
         text = path.read_text()
-    except OSError as e:
-        raise ConfigError(str(path), [f"cannot read file: {e.strerror}"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), [f"cannot read file: {getattr(e, 'strerror', None) or e}"]) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise ConfigError(str(path), [f"{where}: invalid YAML: {getattr(e, 'problem', e)}"]) from None
-    return validate(data, str(path))
+
+
+def load(path: str | Path) -> PortalConfig:
+    """Read and validate a portal.yaml file."""
+    path = Path(path)
+    return validate(read_yaml(path), str(path))
 
 
 def _build(data: dict, source: str) -> PortalConfig:

@@ -20,6 +20,7 @@ from tornado.httpserver import HTTPServer
 
 from . import config as portal_config
 from .app import make_app
+from .apps import Catalog, catalog_for
 from .audit import AuditLog
 from .datadir import DataDir
 from .datasets import Datasets
@@ -150,6 +151,15 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
     await keep_usage(app, config.storage_usage_interval)
 
 
+def load_apps(config) -> Catalog:
+    """The app catalog; each app file that did not load is logged with its path and reasons."""
+    catalog = catalog_for(config)
+    for broken in catalog.broken:
+        log.warning("app file %s not loaded: %s", broken.path, "; ".join(broken.problems))
+    log.info("apps: %s", ", ".join(catalog.apps) or "none")
+    return catalog
+
+
 async def main(sockets: list[socket.socket]) -> None:
     """Serve on `sockets` (bound by portal.serve) until SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s portal] %(message)s")
@@ -182,7 +192,7 @@ async def main(sockets: list[socket.socket]) -> None:
         signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None,
         promotion=(desk := promotion_desk(config, db, os.environ)),
         metrics=Metrics.from_config(config, db), metrics_token=os.environ.get("AIPORTAL_METRICS_TOKEN") or None,
-        prometheus=Prometheus.from_config(config, os.environ))
+        prometheus=Prometheus.from_config(config, os.environ), apps=load_apps(config))
     if desk is not None:
         desk.access.hub = app.settings["hub"]  # acts_as user: the promoter's GitLab token is in the hub's auth_state
     server = HTTPServer(app, xheaders=True)

@@ -121,6 +121,7 @@ TEST_CONFIG = {
         "tiny": {"display_name": "Too little memory", "image": "localhost/aiportal-dev:latest", "memory": "24Mi"},
     },
     "gpus": ["0", "1", "2", "3"],  # this machine has none: the inventory is configured
+    "apps": {"directory": str(ROOT / "tests" / "portal" / "apps")},  # an app for team-a only, a broken file
     "teams": [
         {"name": "team-a", "display_name": "Team A", "admins": ["alice"], "members": ["bob"],
          "quota": {"gpus": 2, "cpu": 8, "memory": "32Gi", "storage": "10Gi"},

@@ -35,6 +35,9 @@ ROLES = ("anonymous", "bad_token", "other_team", "member", "team_admin", "operat
 #: "own upload" is the caller's own where it can start one (the operator's for the reduced
 #: token, bob's for the others); "a member's upload" is dave's, a member of team-a who plays
 #: no role here. team-a lets only admins delete (or replace) objects; team-c every member.
+#: Apps: jupyterlab (built in) runs in any team's dev profile; team-a-tool (tests/portal/apps)
+#: is declared for team-a only. An app none of the caller's teams may use is a 404, also for
+#: the reduced operator (a member of no team); the operator sees every app.
 EXPECTED: dict[str, tuple[int, ...]] = {
     #                                                          anonym bad  other member t-adm oper reduced
     "GET /openapi.json":                                       (200, 200, 200, 200, 200, 200, 200),
@@ -79,6 +82,9 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /teams/{team}/promotions [promoters=members]":       (401, 401, 404, 202, 202, 202, 404),
     "GET /teams/{team}/promotions/{promotion_id}":             (401, 401, 404, 200, 200, 200, 404),
     "GET /usage":                                              (401, 401, 403, 403, 403, 200, 403),
+    "GET /apps":                                               (401, 401, 200, 200, 200, 200, 200),
+    "GET /apps/{app_id} [every team]":                         (401, 401, 200, 200, 200, 200, 404),
+    "GET /apps/{app_id} [team-a only]":                        (401, 401, 404, 200, 200, 200, 404),
 }
 #: What GET /teams lists for each role (the operator: every team).
 LISTED = {"other_team": ["team-b"], "member": ["team-a", "team-c"], "team_admin": ["team-a", "team-c"],
@@ -458,6 +464,21 @@ def _(cell):
     return "GET", "/usage", {"params": {"range": "24h"}}
 
 
+@builds("GET /apps")
+def _(cell):
+    return "GET", "/apps", {}
+
+
+@builds("GET /apps/{app_id} [every team]")
+def _(cell):
+    return "GET", "/apps/jupyterlab", {}
+
+
+@builds("GET /apps/{app_id} [team-a only]")
+def _(cell):
+    return "GET", "/apps/team-a-tool", {}
+
+
 def run_cell(site, key: str, role: str, n: int) -> tuple[int, list[str]]:
     """The status the cell answered, and what else was wrong with it."""
     cell = Cell(site, key, role, n)
@@ -580,7 +601,7 @@ def test_undocumented_methods_answer_405_with_allow(security_portal):
     """Every path of the document answers its other methods with 405 naming the documented ones."""
     doc = security_portal.call("GET", f"{security_portal.api}/openapi.json").json()
     values = {"team": "team-a", "user": "bob", "upload_id": "0", "share_id": "0", "project_id": "1",
-              "promotion_id": "1"}
+              "promotion_id": "1", "app_id": "jupyterlab"}
     wrong = []
     for path, item in doc["paths"].items():
         documented = {m.upper() for m in item if m in METHODS}

@@ -1,4 +1,4 @@
-"""`python -m portal.chart [--check]`: the Helm chart's values schema and values reference.
+"""`python -m portal.chart [--check]`: the Helm chart's values schema, values reference, dashboards and rules.
 
 The chart's `values.schema.json` and the values table in its README are generated from
 two schemas, so that neither is copied by hand and neither goes stale: the package's own
@@ -144,10 +144,21 @@ def readme_with_reference(readme: str) -> str:
 
 
 def generated() -> dict[Path, str]:
-    """Each generated file and the text it should have."""
+    """Each generated file and the text it should have: also the Grafana dashboards and the
+    alert rules the chart ships, the same as `aiportal ops dashboards` and `aiportal ops rules`
+    write (portal/ops/)."""
+    from .ops import dashboards, rules
+
     readme = CHART / "README.md"
     return {CHART / "values.schema.json": json.dumps(values_schema(), indent=2, ensure_ascii=False) + "\n",
-            readme: readme_with_reference(readme.read_text())}
+            readme: readme_with_reference(readme.read_text()),
+            CHART / "rules" / "aiportal.rules.yaml": rules.render(),
+            **{CHART / "dashboards" / name: text for name, text in dashboards.files().items()}}
+
+
+def unknown() -> list[Path]:
+    """Files in the chart's dashboards/ that nothing generates (written by hand, or renamed)."""
+    return sorted(set((CHART / "dashboards").glob("*.json")) - set(generated()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 naming each stale file; write nothing")
     args = parser.parse_args(argv)
     stale = {path: text for path, text in generated().items() if not path.exists() or path.read_text() != text}
+    for path in unknown():
+        print(f"{path} is not generated: remove it (dashboards are portal/ops/dashboards.py)", file=sys.stderr)
     for path, text in stale.items():
         if args.check:
             print(f"{path} is stale: run `python -m portal.chart`", file=sys.stderr)
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path}")
-    return 1 if stale and args.check else 0
+    return 1 if (stale and args.check) or unknown() else 0
 
 
 if __name__ == "__main__":

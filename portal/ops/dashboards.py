@@ -112,13 +112,17 @@ def build(board: Board) -> dict:
     return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
 
 
+def files() -> dict[str, str]:
+    """<uid>.json → its text, for every dashboard (also the Helm chart's dashboards/, portal/chart.py)."""
+    return {f"{board.uid}.json": json.dumps(build(board), indent=2, sort_keys=True) + "\n" for board in BOARDS}
+
+
 def render(outdir: str | Path) -> list[Path]:
     """Write <uid>.json for every dashboard into `outdir` (made if missing)."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for board in BOARDS:
-        path = out / f"{board.uid}.json"
-        path.write_text(json.dumps(build(board), indent=2, sort_keys=True) + "\n")
+    for name, text in files().items():
+        (path := out / name).write_text(text)
         paths.append(path)
     return paths

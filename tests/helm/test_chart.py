@@ -19,6 +19,7 @@ from traitlets.config import Config
 from hub_config import cluster
 from portal import chart as portal_chart
 from portal import config as portal_config
+from portal.ops import dashboards, rules, scrape
 
 from .conftest import ROOT, HelmError, run_helm
 
@@ -39,7 +40,19 @@ SERVICE_MONITOR_SCHEMA = {
             "endpoints": {"type": "array", "minItems": 1, "items": {
                 "type": "object", "additionalProperties": False, "required": ["port", "path"],
                 "properties": {"port": {"type": "string"}, "path": {"type": "string"},
-                               "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"}}}}}},
+                               "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                               "authorization": {"type": "object", "additionalProperties": False,
+                                                 "required": ["type", "credentials"], "properties": {
+                                                     "type": {"const": "Bearer"},
+                                                     "credentials": {"type": "object", "additionalProperties": False,
+                                                                     "required": ["name", "key"], "properties": {
+                                                                         "name": {"type": "string"},
+                                                                         "key": {"type": "string"}}}}},
+                               "relabelings": {"type": "array", "items": {  # the operator's RelabelConfig
+                                   "type": "object", "additionalProperties": False, "properties": {
+                                       "targetLabel": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
+                                       "replacement": {"type": "string"},
+                                       "action": {"enum": ["replace", "keep", "drop", "labelmap"]}}}}}}}}},
     },
 }
 
@@ -76,10 +89,13 @@ def test_every_manifest_is_valid_kubernetes_1_37(render, all_options, which):
     assert {"Deployment", "Service", "Secret", "PersistentVolumeClaim", "ServiceAccount", "ClusterRole",
             "ClusterRoleBinding", "Role", "RoleBinding"} <= kinds
     if which == "all-options":
-        assert {"Ingress", "ConfigMap", "ServiceMonitor"} <= kinds
+        assert {"Ingress", "ConfigMap", "ServiceMonitor", "PrometheusRule"} <= kinds
     for doc in docs:
         if doc["kind"] == "ServiceMonitor":
             Draft202012Validator(SERVICE_MONITOR_SCHEMA).validate(doc)
+        elif doc["kind"] == "PrometheusRule":  # its rules: promtool in tests/ops
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1" and set(doc) == {
+                "apiVersion", "kind", "metadata", "spec"} and set(doc["spec"]) == {"groups"}
         else:  # strict: an unknown field fails
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -100,6 +116,20 @@ def test_stale_schema_is_named_by_check(tmp_path, monkeypatch, capsys):
     assert portal_chart.main(["--check"]) == 1
     err = capsys.readouterr().err
     assert f"{copy / 'values.schema.json'} is stale" in err and f"{copy / 'README.md'} is stale" in err
+    assert portal_chart.main([]) == 0 and portal_chart.main(["--check"]) == 0
+
+
+def test_a_dashboard_written_by_hand_or_edited_is_named_by_check(tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "aiportal"
+    shutil.copytree(portal_chart.CHART, copy)
+    monkeypatch.setattr(portal_chart, "CHART", copy)
+    (copy / "dashboards" / "by-hand.json").write_text("{}")
+    (copy / "dashboards" / "aiportal-team.json").write_text("{}")
+    assert portal_chart.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"{copy / 'dashboards' / 'by-hand.json'} is not generated" in err
+    assert f"{copy / 'dashboards' / 'aiportal-team.json'} is stale" in err
+    (copy / "dashboards" / "by-hand.json").unlink()
     assert portal_chart.main([]) == 0 and portal_chart.main(["--check"]) == 0
 
 
@@ -324,17 +354,14 @@ def test_pods_run_as_non_root(render):
         assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
 
 
-def test_dashboards_are_labelled_configmaps_of_real_hub_metrics(render, all_options):
-    from jupyterhub import metrics  # the names the hub serves at /hub/metrics
-    served = {name for m in vars(metrics).values() if hasattr(m, "_name")
-              for name in (m._name, f"{m._name}_bucket", f"{m._name}_count", f"{m._name}_sum")}
+def test_dashboards_are_labelled_configmaps_of_the_generated_dashboards(render, all_options):
+    """The chart ships what `aiportal ops dashboards` writes (tests/ops checks every query
+    against a real Prometheus; tests/portal/test_metrics.py that every metric is exported)."""
     maps = [d for d in render(all_options) if d["kind"] == "ConfigMap"]
     assert maps and all(m["metadata"]["labels"]["grafana_dashboard"] == "1" for m in maps)
-    for cm in maps:
-        for text in cm["data"].values():
-            exprs = [t["expr"] for p in json.loads(text)["panels"] for t in p["targets"]]
-            used = {n for e in exprs for n in re.findall(r"\bjupyterhub_[a-z_]+", e)}
-            assert used and used <= served, used - served
+    shipped = {name: text for cm in maps for name, text in cm["data"].items()}
+    assert {name: json.loads(text) for name, text in shipped.items()} == {
+        name: json.loads(text) for name, text in dashboards.files().items()}
     assert not [d for d in render() if d["kind"] == "ConfigMap"]
 
 
@@ -347,3 +374,22 @@ def test_service_monitor_scrapes_the_hub_service(render, all_options):
     assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in hub_svc["spec"]["ports"]}
     assert monitor["spec"]["endpoints"][0]["path"] == "/hub/metrics"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    # the jobs the generated dashboards and alert rules select (portal/ops/scrape.py)
+    hub, portal = monitor["spec"]["endpoints"]
+    assert hub["relabelings"] == [{"targetLabel": "job", "replacement": "aiportal-hub"}]
+    # the portal's metrics with the metrics token, on the hub pod's portal port
+    assert portal["relabelings"] == [{"targetLabel": "job", "replacement": "aiportal-portal"}]
+    assert portal["path"] == "/services/portal/metrics"
+    assert portal["port"] in {p["name"] for p in hub_svc["spec"]["ports"]}
+    assert portal["authorization"] == {"type": "Bearer", "credentials": {"name": "aiportal-metrics", "key": "scrape"}}
+    assert {"name": "portal", "containerPort": 10101} in container(docs, "-hub")["ports"]
+    assert {"aiportal-hub", "aiportal-portal"} == set(scrape.JOBS)
+    # without a metrics token the portal's metrics cannot be read: no endpoint for them
+    without = render(all_options, set_values=("metricsToken.existingSecret=null",))
+    assert [e["port"] for e in one(without, "ServiceMonitor")["spec"]["endpoints"]] == ["http"]
+
+
+def test_prometheus_rule_holds_the_generated_rules(render, all_options):
+    rule = one(render(all_options), "PrometheusRule")
+    assert rule["spec"] == rules.rule_file() and rule["metadata"]["labels"]["release"] == "prometheus"
+    assert not [d for d in render() if d["kind"] == "PrometheusRule"]

@@ -275,17 +275,17 @@ class Metrics:
             self.collector.snapshot = None
 
 
-def promotion_counts(db) -> dict[tuple[str, str], int]:
-    """How many promotions each team has in each status."""
+def counts_by(db: Database, first, second) -> dict[tuple[str, str], int]:
+    """Rows of a portal database table counted by two of its columns, e.g. team and status."""
     with db.session() as s:
-        rows = s.execute(select(Promotion.team, Promotion.status, func.count())
-                         .group_by(Promotion.team, Promotion.status))
-        return {(team, status): count for team, status, count in rows}
+        return {(a, b): n for a, b, n in s.execute(select(first, second, func.count()).group_by(first, second))}
+
+
+def promotion_counts(db: Database) -> dict[tuple[str, str], int]:
+    """How many promotions each team has in each status."""
+    return counts_by(db, Promotion.team, Promotion.status)
 
 
 def spawn_failure_counts(db: Database) -> dict[tuple[str, str], int]:
     """How many spawns of each team failed for each reason (rows the hub's spawner wrote)."""
-    with db.session() as s:
-        rows = s.execute(select(SpawnFailure.team, SpawnFailure.reason, func.count())
-                         .group_by(SpawnFailure.team, SpawnFailure.reason))
-        return {(team, reason): count for team, reason, count in rows}
+    return counts_by(db, SpawnFailure.team, SpawnFailure.reason)

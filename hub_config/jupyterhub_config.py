@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 from portal import SHARED_TEMPLATES, culling, rbac
 from portal import config as portal_config
+from portal.apps import catalog_for
 from portal.datadir import DataDir
 from portal.notebook_env import NotebookEnv
 from portal.passwords import BackgroundHash
@@ -98,9 +99,10 @@ if env("AIPORTAL_METRICS_TOKEN"):  # the same Bearer token scrapes the hub's /hu
     c.JupyterHub.services.append({"name": rbac.SCRAPER, "api_token": env("AIPORTAL_METRICS_TOKEN")})
     c.JupyterHub.load_roles.append(rbac.scraper_role())
 
-# --- idle culling: jupyterhub-idle-culler, each server's limit its profile's ------------
-idle_limits = culling.limits(cfg.profiles)
-if idle_limits:  # no profile has a limit (or culling is off): no culler
+# --- idle culling: jupyterhub-idle-culler, each server's limit its app's or profile's -----
+catalog = catalog_for(cfg)  # the interactive apps; the portal reports the files that did not load
+idle_limits = culling.limits(cfg.profiles, catalog.apps)
+if idle_limits:  # no profile or app has a limit (or culling is off): no culler
     c.JupyterHub.services.append({
         "name": culling.SERVICE,
         # through portal.lifeline: it ends with the hub, even when the hub is killed outright
@@ -119,6 +121,9 @@ engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_back
 if engine.backend not in ("local", "kubernetes"):
     engines.wait_until_answers(engine.socket)  # `aiportal up` may still be starting Podman's service
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
+c.Spawner.apps = catalog.apps  # app sessions are checked against the same catalog as the portal's
+# seconds in a walltime hour: only tests and demos shorten it (docs/testing.md)
+c.Spawner.walltime_hour = float(env("AIPORTAL_WALLTIME_HOUR", "3600"))
 c.Spawner.team_env = NotebookEnv(cfg, data.root)  # the team's S3 keys, never the admin keys
 # promoted versions a team may start as prod-mode servers, from the portal database
 c.Spawner.released_versions = ReleasedVersions(data.portal_db_url(cfg.database_url))

@@ -1,4 +1,5 @@
-"""Idle culling: a server's idle limit is its profile's `idle_timeout`.
+"""Idle culling: a server's idle limit is its app's `idle_timeout` (an app session), else its
+profile's.
 
 jupyterhub-idle-culler runs as a hub-managed service with one `--timeout` for every server,
 but asks its `cull_arbiter_hook` about each server; `arbiter` answers from the profile named
@@ -21,9 +22,11 @@ SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 LIMITS_ENV = "AIPORTAL_IDLE_TIMEOUTS"  # profile → seconds, handed by the hub to the culler
 
 
-def limits(profiles: Mapping) -> dict[str, int]:
-    """Profile name → idle limit in seconds, for the profiles that have one (config.Profile)."""
-    return {name: p.idle_timeout for name, p in profiles.items() if p.idle_timeout}
+def limits(profiles: Mapping, apps: Mapping | None = None) -> dict[str, int]:
+    """Profile name (and `app:ID`) → idle limit in seconds, for the profiles (config.Profile)
+    and apps (portal.apps.App) that have one."""
+    return ({name: p.idle_timeout for name, p in profiles.items() if p.idle_timeout}
+            | {f"app:{app_id}": app.idle_timeout for app_id, app in (apps or {}).items() if app.idle_timeout})
 
 
 def limits_from_env(env: Mapping[str, str]) -> dict[str, int]:
@@ -32,8 +35,10 @@ def limits_from_env(env: Mapping[str, str]) -> dict[str, int]:
 
 def limit_of(server: dict, idle_limits: Mapping[str, int]) -> int | None:
     """The idle limit of a hub server model, None for a server that is never culled."""
-    profile = (server.get("user_options") or {}).get("profile")
-    return idle_limits.get(profile) if isinstance(profile, str) else None
+    options = server.get("user_options") or {}
+    app, profile = options.get("app"), options.get("profile")
+    limit = idle_limits.get(f"app:{app}") if isinstance(app, str) else None
+    return limit or (idle_limits.get(profile) if isinstance(profile, str) else None)
 
 
 def arbiter(idle_limits: Mapping[str, int]) -> Callable[..., bool]:

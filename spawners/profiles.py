@@ -39,10 +39,11 @@ class ResolvedProfile:
     app: str
     promotion: int | None = None  # the released version it runs, if any
     version: str = ""
+    session: dict | None = None  # an app session's url, hours, idle_timeout and values (sessions.py)
 
     @property
     def default_url(self) -> str:
-        return APP_URLS.get(self.app, "/")
+        return self.session["url"] if self.session else APP_URLS.get(self.app, "/")
 
 
 def allowed(teams: dict[str, dict], profiles: dict[str, dict]) -> dict[str, list[str]]:

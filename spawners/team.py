@@ -4,26 +4,31 @@ The form, validation of user_options, the resolved profile, the team's quotas, a
 team's S3 keys in the server's environment; backends read `self.profile` in start(), start
 the server inside `reserved()`, say what their running servers hold, and call get_env().
 The teams' released versions come from the portal database (`ReleasedVersions`), and a
-spawn that fails is written there (`spawn_failures`) for the portal's metrics.
+spawn that fails is written there (`spawn_failures`) for the portal's metrics. An app
+session (user_options with `app`, sessions.py) is checked against the app catalog, limited
+to the app's `max_sessions` per user, and stopped when its walltime is up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Any, Callable, Dict, Unicode
+from traitlets import Any, Callable, Dict, Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .failures import classify
 from .portal_db import PortalRecords
 from .profiles import ProfileError, ResolvedProfile, options_form, options_from_form, resolve
 from .quotas import Holding, Ledger, QuotaRefused, limits, server_key
+from .sessions import SessionRecord, is_session, resolve_session, running_sessions, stop_reason
 
 
 def refuse(message: str, status: int = 400, failure: str | None = None) -> web.HTTPError:
@@ -71,6 +76,11 @@ class TeamSpawnerMixin(LoggingConfigurable):
     spawn_failures = Callable(None, allow_none=True, config=True, help="""(team, reason) → records a
         failed spawn of the team (failures.SpawnFailures). Blocking; called in a thread after the
         spawn failed. None: failures are not recorded.""")
+    apps = Dict(config=True, help="The interactive apps by id (portal.apps.App), for app sessions.")
+    walltime_hour = Float(3600, config=True, help="Seconds in an hour of a session's walltime "
+                          "(tests shorten it).")
+    session = Any(None, allow_none=True, help="The app session's SessionRecord; kept after a stop.")
+    _ending = Unicode("", help="Why the server is being stopped, when the spawner itself stops it.")
     _team_env_values = Dict()
     _ledger: Ledger | None = None
     _recording: set[asyncio.Task] = set()  # failure writes in progress, kept from the garbage collector
@@ -179,13 +189,17 @@ class TeamSpawnerMixin(LoggingConfigurable):
             self.log.error("promoted versions unavailable: %s", e)
             raise refuse("promoted versions are unavailable; try again later", 503) from None
         try:
-            self.profile = resolve(user_options, teams, self.profiles, released)
+            if is_session(user_options):
+                self.profile, chosen = resolve_session(user_options, teams, self.profiles, self.apps)
+                self.begin_session()
+            else:
+                self.profile = resolve(user_options, teams, self.profiles, released)
+                chosen = {**user_options, "team": self.profile.team, "profile": self.profile.profile}
         except ProfileError as e:
             raise refuse(str(e)) from None
         self.default_url = self.profile.default_url
         # the resolved choice in the server's options (also when they left it to the defaults):
         # the hub API shows them, and the overview, metrics and idle culler go by them
-        chosen = {**user_options, "team": self.profile.team, "profile": self.profile.profile}
         if chosen != user_options:
             self.user_options = self.orm_spawner.user_options = chosen
         self.count_failure(self.profile.team)
@@ -199,6 +213,56 @@ class TeamSpawnerMixin(LoggingConfigurable):
         except Exception as e:
             self.log.error("no storage keys for team %s: %s", team, e)
             raise web.HTTPError(503, f"the storage of team {team!r} is unavailable; try again later") from None
+
+    def begin_session(self) -> None:
+        """Hold the app's per-user limit and start the session's record (walltime from now).
+
+        No await between counting and the start being pending: concurrent launches of one
+        user run in the hub's one event loop, so they cannot both see room for one more.
+        """
+        app = self.apps[self.profile.session["app"]]
+        running = running_sessions(self.user.spawners.values(), app.id, besides=self)
+        if running >= app.max_sessions:
+            raise ProfileError(f"app: you already run {running} session(s) of {app.name}, the most one user "
+                               f"may run at once; stop one first")
+        self.session = SessionRecord.begin(self.session and self.session.as_state(), self.profile.session,
+                                           self.walltime_hour, self.session_host(), datetime.now(UTC))
+        spawn = self._spawn_future
+        if spawn is not None:
+            spawn.add_done_callback(self._session_failed)
+
+    def session_host(self) -> str:
+        """Where the session runs, for its card: this machine (a backend may know better)."""
+        return socket.gethostname()
+
+    def _session_failed(self, future) -> None:
+        """A session that did not start says why on its card (after the hub's stop wrote 'stopped')."""
+        if future.cancelled() or future.exception() is None or self.session is None:
+            return
+        error = future.exception()
+        detail = getattr(error, "jupyterhub_message", None) or getattr(error, "log_message", None) or str(error)
+        self.session.end("failed", datetime.now(UTC), detail or type(error).__name__)
+        try:
+            self.orm_spawner.state = self.get_state()
+            self.db.commit()
+        except Exception as e:  # the failure itself is logged by the hub
+            self.log.error("the failed session %s was not recorded: %s", self._log_name, e)
+
+    async def poll(self):
+        """The backend's status; a session past its walltime is stopped here (the hub polls
+        every poll_interval and, seeing a status, cleans up as for a server that exited)."""
+        status = await super().poll()
+        if status is None and self.session is not None and self.session.over(datetime.now(UTC)):
+            self.log.info("%s reached its walltime of %s h: stopping it", self._log_name, self.session.hours)
+            self._ending = "walltime"
+            await self.stop()
+            return "walltime"
+        return status
+
+    async def stop(self, now=False):
+        if self.session is not None and self.session.ended is None and not self._ending:
+            self._ending = stop_reason(self.session, self.orm_spawner.last_activity, datetime.now(UTC))
+        return await super().stop(now=now)
 
     def count_failure(self, team: str) -> None:
         """Record the spawn in progress if it fails, with the reason its exception gives.
@@ -230,7 +294,13 @@ class TeamSpawnerMixin(LoggingConfigurable):
         return await asyncio.to_thread(self.team_env, team, may_delete) if self.team_env else {}
 
     def get_env(self):
-        return {**super().get_env(), **self._team_env_values}
+        env = {**super().get_env(), **self._team_env_values}
+        if self.profile is not None and self.profile.session:  # what the app's form asked, for the app
+            session = self.profile.session
+            env["AIPORTAL_APP"] = session["app"]
+            env["AIPORTAL_SESSION_ENDS_AT"] = self.session.ends_at if self.session else ""
+            env.update({f"AIPORTAL_FIELD_{key.upper()}": str(value) for key, value in session["values"].items()})
+        return env
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -245,6 +315,8 @@ class TeamSpawnerMixin(LoggingConfigurable):
             state["profile"] = self.profile.__dict__
         if self.holding:  # the hub API shows it to the portal: which team holds which GPU
             state["holding"] = asdict(self.holding)
+        if self.session is not None:  # kept after a stop: My sessions shows how it ended
+            state["session"] = self.session.as_state()
         return state
 
     def load_state(self, state):
@@ -253,7 +325,14 @@ class TeamSpawnerMixin(LoggingConfigurable):
             self.profile = ResolvedProfile(**state["profile"])
         if state.get("holding"):
             self.holding = Holding(**{**state["holding"], "gpus": tuple(state["holding"]["gpus"])})
+        if state.get("session"):
+            self.session = SessionRecord(**state["session"])
 
     def clear_state(self):
+        """After a stop (and before a start): the server's state goes, the session's record
+        stays, ended now for the reason the spawner knows (else: stopped)."""
         super().clear_state()
         self.profile = self.holding = None
+        if self.session is not None and self.session.ended is None:
+            self.session.end(self._ending or "stopped", datetime.now(UTC))
+        self._ending = ""

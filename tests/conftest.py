@@ -163,11 +163,11 @@ def postgres():
 def portal_factory(tmp_path):
     started = []
 
-    def start(config: dict = TEST_CONFIG, data_dir: Path | None = None) -> Portal:
+    def start(config: dict = TEST_CONFIG, data_dir: Path | None = None, environ: dict | None = None) -> Portal:
         data_dir = data_dir or tmp_path / f"data{len(started)}"
         data_dir.mkdir(exist_ok=True)
         path = write_config(data_dir / "test-portal.yaml", config)
-        p = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
+        p = Portal(data_dir, str(path), port=free_port(), quiet=True, environ=environ).start()
         started.append(p)
         return p
 

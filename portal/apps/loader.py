@@ -2,13 +2,14 @@
 
 Like Open OnDemand's `validation_reason`, a file that cannot be used (bad YAML, a schema
 violation, an unknown profile, a duplicate id, bounds that contradict each other) becomes
-a `Broken` entry with its path and every reason, and the other apps still load.
+a `Broken` entry with its path and every reason, and the other apps still load. A file of
+the directory with a built-in app's id replaces that built-in.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -61,17 +62,22 @@ def load_catalog(directory: str | Path | None, profiles: dict[str, Profile] | No
         except ConfigError as e:
             broken.append(Broken(str(path), tuple(e.problems)))
             continue
-        if app.id in apps:
-            broken.append(Broken(str(path), (f"id: duplicate app id {app.id!r} (first in {apps[app.id].path})",)))
-        else:
+        first = apps.get(app.id)
+        if first is not None and not (Path(first.path).parent == BUILTIN and path.parent != BUILTIN):
+            broken.append(Broken(str(path), (f"id: duplicate app id {app.id!r} (first in {first.path})",)))
+        else:  # new, or a site's own version of a built-in (e.g. its desktop image in its registry)
             apps[app.id] = app
     return Catalog(apps, tuple(broken))
 
 
 def catalog_for(config: PortalConfig) -> Catalog:
-    """The catalog of a deployment: `apps.directory` is relative to portal.yaml's folder."""
+    """The catalog of a deployment: `apps.directory` is relative to portal.yaml's folder.
+    With culling off no app has an idle timeout, as no profile has (config.load)."""
     directory = config.raw["apps"]["directory"]
-    return load_catalog(Path(config.source).parent / directory if directory else None, config.profiles)
+    catalog = load_catalog(Path(config.source).parent / directory if directory else None, config.profiles)
+    if config.raw["culling"]["enabled"]:
+        return catalog
+    return replace(catalog, apps={i: replace(app, idle_timeout=0) for i, app in catalog.apps.items()})
 
 
 def load_app(path: Path, profiles: dict[str, Profile] | None) -> App:

@@ -96,6 +96,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         elif isinstance(exc, NamespaceError):  # the cluster refused or is away: the team is unchanged there
             status_code, message = 503, f"{exc}; try again later or ask an operator"
             self.set_status(status_code)
+        self.error_field = getattr(exc, "field", None)  # the input at fault, where the error names one
         if status_code >= 500 and self.settings.get("debug") and "exc_info" in kwargs:
             message += "\n" + "".join(traceback.format_exception(*kwargs["exc_info"]))
         self.render_error(status_code, message)
@@ -177,7 +178,8 @@ class APIHandler(BaseHandler):
 
     def render_error(self, status_code, message):
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        field = getattr(self, "error_field", None)
+        self.finish(json.dumps({"status": status_code, "message": message, **({"field": field} if field else {})}))
 
 
 def _refuse_constant(name: str):

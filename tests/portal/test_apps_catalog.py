@@ -184,15 +184,17 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
     assert [p.split(":")[0] for p in catalog.broken[0].problems] == ["form[1].default", "form[3].default"]
 
 
-def test_duplicate_ids_keep_the_first_file(tmp_path):
+def test_duplicate_ids_keep_the_first_file_and_a_sites_file_replaces_a_builtin(tmp_path):
     first = write(tmp_path, "a.yaml", VIEWER)
     second = write(tmp_path, "b.yaml", dict(VIEWER, name="Second"))
-    builtin = write(tmp_path, "c.yaml", dict(VIEWER, id="jupyterlab"))
+    site_lab = write(tmp_path, "c.yaml", dict(VIEWER, id="jupyterlab", name="Our lab"))
+    again = write(tmp_path, "d.yaml", dict(VIEWER, id="jupyterlab", name="Lab again"))
     catalog = load_catalog(tmp_path, PROFILES)
     assert catalog.apps["viewer"].name == "Viewer"
+    assert (catalog.apps["jupyterlab"].name, catalog.apps["jupyterlab"].path) == ("Our lab", str(site_lab))
     assert [(b.path, b.problems) for b in catalog.broken] == [
         (str(second), (f"id: duplicate app id 'viewer' (first in {first})",)),
-        (str(builtin), (f"id: duplicate app id 'jupyterlab' (first in {BUILTIN / 'jupyterlab.yaml'})",))]
+        (str(again), (f"id: duplicate app id 'jupyterlab' (first in {site_lab})",))]
 
 
 def test_a_missing_directory_is_reported_and_the_builtins_still_load(tmp_path):

@@ -70,15 +70,16 @@ def test_the_hub_runs_the_culler_with_the_profiles_limits_and_least_scopes(tmp_p
     assert "--cull-every=2" in command and not any(a.startswith("--timeout") for a in command)
     config_file = next(a.split("=", 1)[1] for a in command if a.startswith("--config="))
     assert os.path.samefile(config_file, CULLER_CONFIG)
-    assert culling.limits_from_env(service["environment"]) == {"gpu": 5, "cpu": 3600}
+    # and each app's own (tests/portal/apps/team-a-tool.yaml: 30m), which comes first for its sessions
+    assert culling.limits_from_env(service["environment"]) == {"gpu": 5, "cpu": 3600, "app:team-a-tool": 1800}
     assert "url" not in service and "api_token" not in service  # no web endpoint, a token from the hub
     role = next(r for r in c.JupyterHub.load_roles if r.get("services") == [culling.SERVICE])
     # what jupyterhub-idle-culler's README lists for stopping servers; no admin:users, no admin:servers
     assert sorted(role["scopes"]) == ["delete:servers", "list:users", "read:servers", "read:users:activity"]
 
 
-def test_no_culler_runs_where_no_profile_has_a_limit(tmp_path, monkeypatch):
-    c = load_hub_config(tmp_path, monkeypatch, TEST_CONFIG)
+def test_no_culler_runs_where_no_profile_or_app_has_a_limit(tmp_path, monkeypatch):
+    c = load_hub_config(tmp_path, monkeypatch, {**TEST_CONFIG, "apps": {}})
     assert culling.SERVICE not in [s["name"] for s in c.JupyterHub.services]
     assert not [r for r in c.JupyterHub.load_roles if r.get("services") == [culling.SERVICE]]
 
@@ -97,6 +98,15 @@ def test_the_culler_config_file_culls_each_server_by_its_profiles_limit(monkeypa
     # no limit: never, however long idle and whatever the culler's own --timeout
     for never in (server("prod", timedelta(0)), server("gone-profile", timedelta(0)), {"user_options": {}}, {}):
         assert not cull(inactive=timedelta(days=365), inactive_limit=1, server=never)
+
+
+def test_an_app_sessions_limit_is_its_apps_and_else_its_profiles():
+    limits = {"cpu": 3600, "app:viewer": 600}
+    viewer = {"user_options": {"app": "viewer", "profile": "cpu", "values": {}}}
+    lab = {"user_options": {"app": "lab", "profile": "cpu", "values": {}}}
+    image_app = {"user_options": {"app": "tool", "values": {}}}
+    assert (culling.limit_of(viewer, limits), culling.limit_of(lab, limits), culling.limit_of(image_app, limits)) == (
+        600, 3600, None)
 
 
 @pytest.mark.parametrize("srv,note", [

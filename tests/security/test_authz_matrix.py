@@ -16,6 +16,7 @@ reduced_operator (admin's token made through the hub API without custom:portal:a
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +39,8 @@ ROLES = ("anonymous", "bad_token", "other_team", "member", "team_admin", "operat
 #: Apps: jupyterlab (built in) runs in any team's dev profile; team-a-tool (tests/portal/apps)
 #: is declared for team-a only. An app none of the caller's teams may use is a 404, also for
 #: the reduced operator (a member of no team); the operator sees every app.
+#: Sessions are the caller's own: launching team-a-tool is a 400 naming `app` for whoever
+#: is in no team that may use it; bob's session is a 404 to everyone else, operators too.
 EXPECTED: dict[str, tuple[int, ...]] = {
     #                                                          anonym bad  other member t-adm oper reduced
     "GET /openapi.json":                                       (200, 200, 200, 200, 200, 200, 200),
@@ -85,6 +88,12 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET /apps":                                               (401, 401, 200, 200, 200, 200, 200),
     "GET /apps/{app_id} [every team]":                         (401, 401, 200, 200, 200, 200, 404),
     "GET /apps/{app_id} [team-a only]":                        (401, 401, 404, 200, 200, 200, 404),
+    "GET /sessions":                                           (401, 401, 200, 200, 200, 200, 200),
+    "POST /sessions [team-a only app]":                        (401, 401, 400, 202, 202, 400, 400),
+    "GET /sessions/{name}":                                    (401, 401, 404, 200, 404, 404, 404),
+    "DELETE /sessions/{name}":                                 (401, 401, 404, 204, 404, 404, 404),
+    "POST /sessions/{name}/relaunch":                          (401, 401, 404, 202, 404, 404, 404),
+    "GET /sessions/{name}/progress":                           (401, 401, 404, 200, 404, 404, 404),
 }
 #: What GET /teams lists for each role (the operator: every team).
 LISTED = {"other_team": ["team-b"], "member": ["team-a", "team-c"], "team_admin": ["team-a", "team-c"],
@@ -479,6 +488,71 @@ def _(cell):
     return "GET", "/apps/team-a-tool", {}
 
 
+@builds("GET /sessions")
+def _(cell):
+    return "GET", "/sessions", {}
+
+
+def _stopped(cell, user: str, name: str) -> int:
+    """Stop the session if it runs and wait until it completed; → its GET status (404: gone)."""
+    token, url = cell.site.token(user), f"{cell.site.api}/sessions/{name}"
+    deadline = time.monotonic() + 120
+    while (r := cell.site.call("GET", url, token)).status_code == 200 and r.json()["state"] != "completed":
+        if r.json()["state"] in ("starting", "running"):
+            cell.site.call("DELETE", url, token)
+        assert time.monotonic() < deadline, f"{cell.key}: session {name} did not stop: {r.text}"
+        time.sleep(0.5)
+    return r.status_code
+
+
+@builds("POST /sessions [team-a only app]")
+def _(cell):
+    def restore():
+        if cell.response is not None and cell.response.status_code == 202:
+            user, name = USERS[cell.role], cell.response.json()["name"]
+            if _stopped(cell, user, name) == 200:
+                url = f"{cell.site.api}/sessions/{name}"
+                assert cell.site.call("DELETE", url, cell.site.token(user)).status_code == 204
+
+    cell.cleanups.append(restore)
+    return "POST", "/sessions", {"json": {"app": "team-a-tool", "hours": 1}}
+
+
+def _bobs_session(cell) -> str:
+    """bob's completed session, made once per portal (launched, then stopped) and shared by
+    the session rows: only bob's own cells change it (DELETE removes it, and it is made
+    again for the next row; a relaunch starts it, and the restore stops it again)."""
+    site, token = cell.site, cell.site.token("bob")
+    name = getattr(site, "bobs_session", None)
+    if name is None or site.call("GET", f"{site.api}/sessions/{name}", token).status_code == 404:
+        r = site.call("POST", f"{site.api}/sessions", token, json={"app": "team-a-tool"})
+        assert r.status_code == 202, r.text
+        name = site.bobs_session = r.json()["name"]
+        assert _stopped(cell, "bob", name) == 200
+    cell.cleanups.append(lambda: _stopped(cell, "bob", name))
+    return name
+
+
+@builds("GET /sessions/{name}")
+def _(cell):
+    return "GET", f"/sessions/{_bobs_session(cell)}", {}
+
+
+@builds("DELETE /sessions/{name}")
+def _(cell):
+    return "DELETE", f"/sessions/{_bobs_session(cell)}", {}
+
+
+@builds("POST /sessions/{name}/relaunch")
+def _(cell):
+    return "POST", f"/sessions/{_bobs_session(cell)}/relaunch", {}
+
+
+@builds("GET /sessions/{name}/progress")
+def _(cell):
+    return "GET", f"/sessions/{_bobs_session(cell)}/progress", {}
+
+
 def run_cell(site, key: str, role: str, n: int) -> tuple[int, list[str]]:
     """The status the cell answered, and what else was wrong with it."""
     cell = Cell(site, key, role, n)
@@ -545,6 +619,9 @@ def test_authz_matrix(security_portal, request):
             continue  # reported by test_every_documented_operation_has_a_row
         for role in ROLES:
             results[key, role] = run_cell(security_portal, key, role, len(results))
+    if getattr(security_portal, "bobs_session", None):  # the session rows' shared session, removed
+        security_portal.call("DELETE", f"{security_portal.api}/sessions/{security_portal.bobs_session}",
+                             security_portal.token("bob"))
     lines = [f"{key:68} {role:17} expected {EXPECTED[key][ROLES.index(role)]} got {status}"
              + (f"  ({'; '.join(problems)})" if problems else "")
              for (key, role), (status, problems) in results.items()]
@@ -601,7 +678,7 @@ def test_undocumented_methods_answer_405_with_allow(security_portal):
     """Every path of the document answers its other methods with 405 naming the documented ones."""
     doc = security_portal.call("GET", f"{security_portal.api}/openapi.json").json()
     values = {"team": "team-a", "user": "bob", "upload_id": "0", "share_id": "0", "project_id": "1",
-              "promotion_id": "1", "app_id": "jupyterlab"}
+              "promotion_id": "1", "app_id": "jupyterlab", "name": "jupyterlab-0000"}
     wrong = []
     for path, item in doc["paths"].items():
         documented = {m.upper() for m in item if m in METHODS}

@@ -16,13 +16,13 @@ from tornado import web
 
 from . import SHARED_TEMPLATES
 from .config import PortalConfig
-from .handlers import alerts, apps, datasets, meta, metrics, pages, promotion, sessions, shares, teams, usage
+from .handlers import alerts, app_pages, apps, datasets, meta, metrics, pages, promotion, sessions, shares, teams, usage
 from .handlers.base import NoSuchEndpointHandler
 from .hub import HubClient
 from .page_security import NoncedLoader, SecurityHeaders, SecurityPolicy
 from .rbac import ADMIN
 
-HANDLER_MODULES = [meta, metrics, alerts, teams, datasets, shares, promotion, usage, apps, sessions, pages]
+HANDLER_MODULES = [meta, metrics, alerts, teams, datasets, shares, promotion, usage, apps, sessions, app_pages, pages]
 
 
 def _template_dirs() -> list[str]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build aiportal's container images locally with Podman, with no registry.
 #
-#   scripts/build-images.sh [NAME...]     build images/NAME/Containerfile (default: all but the prod template, dev first)
+#   scripts/build-images.sh [NAME...]     build images/NAME/Containerfile (default: all but the prod template and
+#                                         on-request images, dev first)
 #   scripts/build-images.sh --lock NAME   regenerate images/NAME/requirements.lock inside the base
 #
 # The base is a Debian rootfs made by debootstrap (cached outside the clone) and imported as
@@ -167,8 +168,11 @@ if [[ ${1:-} == --lock ]]; then
 fi
 if (($# == 0)); then
   # dev first: other images may build on it.
-  # images/prod is a template that GitLab CI builds FROM a team's dev image, not a local image.
-  mapfile -t names < <(cd "$ROOT/images" && for f in */Containerfile; do [[ ${f%%/*} == prod ]] || echo "${f%%/*}"; done |
+  # images/prod is a template that GitLab CI builds FROM a team's dev image, not a local image;
+  # an image whose Containerfile starts with "# aiportal-build: on-request" (vllm: GPUs only)
+  # is built only when named.
+  mapfile -t names < <(cd "$ROOT/images" && for f in */Containerfile; do
+      [[ ${f%%/*} == prod ]] || head -n1 "$f" | grep -qx '# aiportal-build: on-request' || echo "${f%%/*}"; done |
     LC_ALL=C sort | awk '$0 == "dev" { print; next } { rest[n++] = $0 } END { for (i = 0; i < n; i++) print rest[i] }')
   set -- "${names[@]}"
 fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 from playwright.sync_api import sync_playwright
 
@@ -72,3 +73,26 @@ def signed_in(browser, portal, user: str):
         login(page, portal.url, user, password(portal, user))
     assert "/services/portal/" in page.url, page.url
     return page
+
+
+#: Luminance statistics of the page's noVNC canvas (None before it has a size).
+CANVAS_STATS = """() => { const c = document.querySelector('canvas'); if (!c || !c.width) return null;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = d.length / 4, s = 0, s2 = 0; const colors = new Set();
+  for (let i = 0; i < d.length; i += 4) { const v = (d[i] + d[i + 1] + d[i + 2]) / 3; s += v; s2 += v * v;
+    if (colors.size < 100000) colors.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]); }
+  const m = s / n; return {width: c.width, height: c.height, mean: m, std: Math.sqrt(s2 / n - m * m),
+                           colors: colors.size}; }"""
+
+
+def desktop_frame(page, timeout: float = 90) -> dict:
+    """Wait until the page's noVNC canvas shows a drawn desktop, not a black or uniform
+    frame (mean and spread of luminance above 10, many colours); → its statistics."""
+    deadline = time.monotonic() + timeout
+    stats = None
+    while time.monotonic() < deadline:
+        stats = page.evaluate(CANVAS_STATS)
+        if stats and stats["mean"] > 10 and stats["std"] > 10 and stats["colors"] > 50:
+            return stats
+        page.wait_for_timeout(50)
+    raise AssertionError(f"no desktop drawn on the canvas in {timeout} s: {stats}")

@@ -20,7 +20,10 @@ def test_a_member_sees_the_apps_of_their_teams_with_their_forms(api):
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
     body = r.json()
     assert set(body) == {"items"}  # no broken files, paths or declared access for members
-    lab, tool = body["items"]
+    desktop, lab, label_studio, tool = body["items"]  # the built-ins (by file name), then the directory's
+    assert (desktop["id"], desktop["run"], label_studio["id"]) == (
+        "desktop", {"image": "localhost/aiportal-desktop:latest", "cpu": 2, "memory": 4 * 2**30, "gpus": 0},
+        "label-studio")
     assert (lab["id"], lab["teams"], lab["url"], lab["run"]) == ("jupyterlab", ["team-a"], "/lab",
                                                                  {"profile_field": "profile"})
     assert lab["form"][0] == {"id": "profile", "kind": "profile", "label": "Profile", "mode": "dev", "default": None,
@@ -46,7 +49,7 @@ def test_html_in_an_app_name_is_data_in_json(api):
 
 def test_another_teams_app_is_the_same_404_as_no_app(api):
     carol = [item["id"] for item in get(api, "carol", "/apps").json()["items"]]
-    assert carol == ["jupyterlab"]
+    assert carol == ["desktop", "jupyterlab", "label-studio"]
     lab = get(api, "carol", "/apps/jupyterlab").json()
     assert lab["teams"] == ["team-b"] and lab["form"][0]["profiles"] == {"team-b": ["cpu", "missing", "tiny"]}
     hidden, missing = get(api, "carol", "/apps/team-a-tool"), get(api, "carol", "/apps/no-such-app")
@@ -58,8 +61,9 @@ def test_another_teams_app_is_the_same_404_as_no_app(api):
 def test_operators_see_every_app_its_access_and_the_broken_files(api):
     body = get(api, "admin", "/apps").json()
     assert [(a["id"], a["teams"], a["access"]) for a in body["items"]] == [
-        ("jupyterlab", [], "all"), ("team-a-tool", [], ["team-a"])]  # admin is in no team
-    assert body["items"][1]["path"].endswith("tests/portal/apps/team-a-tool.yaml")
+        ("desktop", [], "all"), ("jupyterlab", [], "all"), ("label-studio", [], "all"),
+        ("team-a-tool", [], ["team-a"])]  # admin is in no team
+    assert body["items"][3]["path"].endswith("tests/portal/apps/team-a-tool.yaml")
     [broken] = body["broken"]
     assert broken["path"].endswith("tests/portal/apps/broken-bounds.yaml")
     assert broken["problems"] == ["walltime.default_hours: 10 is above max_hours (4)"]
@@ -84,7 +88,7 @@ def test_apps_need_a_login(portal):
 def test_a_broken_app_file_is_logged_at_start(portal):
     log = (portal.data.root / "logs" / "jupyterhub.log").read_text(errors="replace")
     assert "broken-bounds.yaml not loaded: walltime.default_hours: 10 is above max_hours (4)" in log
-    assert "apps: jupyterlab, team-a-tool" in log
+    assert "apps: desktop, jupyterlab, label-studio, team-a-tool" in log
 
 
 def test_answers_match_the_openapi_document(api):

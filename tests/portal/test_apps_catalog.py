@@ -17,7 +17,9 @@ from portal.apps import Launch, LaunchError, catalog_for, load_catalog, validate
 from portal.apps.loader import BUILTIN
 from portal.apps.schema import APP_SCHEMA, VALIDATOR
 from portal.openapi import document
-from tests.conftest import TEST_CONFIG
+from tests.conftest import ROOT, TEST_CONFIG
+
+BUILTIN_IDS = ["desktop", "jupyterlab", "label-studio"]  # portal/apps/builtin, in load order
 
 PROFILES = portal_config.validate(TEST_CONFIG).profiles  # cpu, gpu (1 GPU), tiny, missing: dev; prod: prod
 GIB = 2**30
@@ -67,13 +69,24 @@ def jupyterlab():
 # --- loading ---------------------------------------------------------------------------
 
 
-def test_the_builtin_catalog_is_jupyterlab_in_a_dev_profile(jupyterlab):
-    """Only apps that can launch today are shipped: JupyterLab, in the team's dev profiles."""
+def test_the_builtins_are_jupyterlab_in_a_dev_profile_and_the_desktop_and_label_studio_images(jupyterlab):
+    """Only apps whose images `make images` builds are shipped (vLLM is in portal/apps/extra)."""
     catalog = load_catalog(None, PROFILES)
-    assert list(catalog.apps) == ["jupyterlab"] and catalog.broken == ()
+    assert list(catalog.apps) == BUILTIN_IDS and catalog.broken == ()
     assert (jupyterlab.profile, jupyterlab.image, jupyterlab.field("profile").mode, jupyterlab.url) == (
         None, None, "dev", "/lab")
-    assert sorted(p.name for p in BUILTIN.iterdir()) == ["jupyterlab.yaml"]
+    desktop, label_studio = catalog.apps["desktop"], catalog.apps["label-studio"]
+    assert (desktop.image, desktop.url, label_studio.image, label_studio.url) == (
+        "localhost/aiportal-desktop:latest", "/desktop/", "localhost/aiportal-label-studio:latest", "/label-studio/")
+    for app in (desktop, label_studio):
+        assert (ROOT / "images" / app.image.split("-", 1)[1].split(":")[0] / "Containerfile").is_file()
+
+
+def test_the_extra_vllm_app_loads():
+    vllm = load_catalog(BUILTIN.parent / "extra", PROFILES).apps["vllm"]
+    assert (vllm.image, vllm.url, vllm.field("gpus").max) == ("localhost/aiportal-vllm:latest", "/vllm/v1/models", 4)
+    assert (ROOT / "images" / "vllm" / "Containerfile").read_text().startswith("# aiportal-build: on-request\n")
+    assert sorted(p.name for p in BUILTIN.iterdir()) == [f"{i}.yaml" for i in BUILTIN_IDS]
 
 
 def test_app_schema_is_a_valid_schema_whose_shared_shapes_come_from_portal_yaml():
@@ -165,7 +178,7 @@ def test_a_broken_app_file_is_reported_and_the_others_still_load(tmp_path, conte
     bad = write(folder, "bad.yaml", content if isinstance(content, str) else changed(content))
     write(folder, "z-good.yml", dict(VIEWER, id="also-good"))
     catalog = load_catalog(folder, PROFILES)
-    assert list(catalog.apps) == ["jupyterlab", "good", "also-good"]
+    assert list(catalog.apps) == [*BUILTIN_IDS, "good", "also-good"]
     assert [b.path for b in catalog.broken] == [str(bad)]
     assert any(p.startswith(reason) for p in catalog.broken[0].problems), catalog.broken[0].problems
 
@@ -199,7 +212,7 @@ def test_duplicate_ids_keep_the_first_file_and_a_sites_file_replaces_a_builtin(t
 
 def test_a_missing_directory_is_reported_and_the_builtins_still_load(tmp_path):
     catalog = load_catalog(tmp_path / "nowhere", PROFILES)
-    assert list(catalog.apps) == ["jupyterlab"]
+    assert list(catalog.apps) == BUILTIN_IDS
     assert [(b.path, b.problems) for b in catalog.broken] == [
         (str(tmp_path / "nowhere"), ("cannot read the apps directory: No such file or directory",))]
 
@@ -232,14 +245,14 @@ def test_profiles_are_not_checked_without_a_portal_yaml(tmp_path):
 def test_apps_directory_is_relative_to_portal_yaml(tmp_path):
     write(tmp_path / "apps", "viewer.yaml", VIEWER)
     (tmp_path / "portal.yaml").write_text(yaml.safe_dump({**TEST_CONFIG, "apps": {"directory": "apps"}}))
-    assert list(catalog_for(portal_config.load(tmp_path / "portal.yaml")).apps) == ["jupyterlab", "viewer"]
+    assert list(catalog_for(portal_config.load(tmp_path / "portal.yaml")).apps) == [*BUILTIN_IDS, "viewer"]
     assert portal_config.validate({}).raw["apps"] == {"directory": None}
 
 
 def test_the_test_portals_apps_are_one_for_team_a_and_one_broken_file():
     """tests/portal/apps, which the session portal and the authz matrix load."""
     catalog = catalog_for(portal_config.validate(TEST_CONFIG))
-    assert list(catalog.apps) == ["jupyterlab", "team-a-tool"]
+    assert list(catalog.apps) == [*BUILTIN_IDS, "team-a-tool"]
     assert [(Path(b.path).name, b.problems) for b in catalog.broken] == [
         ("broken-bounds.yaml", ("walltime.default_hours: 10 is above max_hours (4)",))]
 
@@ -255,7 +268,8 @@ def apps_check(*args):
 def test_apps_check_prints_each_app_ok_or_its_problems(tmp_path):
     good = write(tmp_path, "viewer.yaml", VIEWER)
     r = apps_check(tmp_path, "--data-dir", tmp_path)
-    assert (r.returncode, r.stdout) == (0, f"ok  jupyterlab  {BUILTIN / 'jupyterlab.yaml'}\nok  viewer  {good}\n")
+    assert (r.returncode, r.stdout) == (0, "".join(f"ok  {i}  {BUILTIN / f'{i}.yaml'}\n" for i in BUILTIN_IDS)
+                                        + f"ok  viewer  {good}\n")
     assert "profiles not checked" in r.stderr
     bad = write(tmp_path, "bad.yaml", dict(VIEWER, id="bad", url="/../x"))
     r = apps_check(tmp_path, "--data-dir", tmp_path)
@@ -426,7 +440,7 @@ def test_the_app_files_in_docs_load_and_show_the_builtin_as_shipped(tmp_path):
     for app in apps[1:]:
         write(tmp_path, f"{app['id']}.yaml", app)
     catalog = load_catalog(tmp_path, PROFILES)
-    assert catalog.broken == () and list(catalog.apps) == ["jupyterlab", "diffgram", "omero-insight"]
+    assert catalog.broken == () and list(catalog.apps) == [*BUILTIN_IDS, "diffgram", "omero-insight"]
 
 
 def test_a_file_that_is_not_text_is_reported(tmp_path):

@@ -120,6 +120,8 @@ if idle_limits:  # no profile or app has a limit (or culling is off): no culler
 engine = engines.Engine.from_env(os.environ) or engines.resolve(cfg.spawner_backend, cfg.spawner_socket)[0]
 if engine.backend not in ("local", "kubernetes"):
     engines.wait_until_answers(engine.socket)  # `aiportal up` may still be starting Podman's service
+# the portal service runs jobs and SSH sessions on the same engine as the servers
+c.JupyterHub.services[0]["environment"].update(engine.as_env())
 c.Spawner.profiles = {name: asdict(p) for name, p in cfg.profiles.items()}
 c.Spawner.apps = catalog.apps  # app sessions are checked against the same catalog as the portal's
 # seconds in a walltime hour: only tests and demos shorten it (docs/testing.md)

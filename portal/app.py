@@ -16,13 +16,31 @@ from tornado import web
 
 from . import SHARED_TEMPLATES
 from .config import PortalConfig
-from .handlers import alerts, app_pages, apps, datasets, meta, metrics, pages, promotion, sessions, shares, teams, usage
+from .handlers import (
+    alerts,
+    app_pages,
+    apps,
+    datasets,
+    job_commands,
+    job_pages,
+    jobs,
+    meta,
+    metrics,
+    pages,
+    promotion,
+    sessions,
+    shares,
+    ssh_keys,
+    teams,
+    usage,
+)
 from .handlers.base import NoSuchEndpointHandler
 from .hub import HubClient
 from .page_security import NoncedLoader, SecurityHeaders, SecurityPolicy
 from .rbac import ADMIN
 
-HANDLER_MODULES = [meta, metrics, alerts, teams, datasets, shares, promotion, usage, apps, sessions, app_pages, pages]
+HANDLER_MODULES = [meta, metrics, alerts, teams, datasets, shares, promotion, usage, apps, sessions, job_commands,
+                   jobs, ssh_keys, job_pages, app_pages, pages]
 
 
 def _template_dirs() -> list[str]:

@@ -1,4 +1,5 @@
-"""The `aiportal` command: up, config check, apps check, token, storage rotate-keys, ops (monitoring as code)."""
+"""The `aiportal` command: up, config check, apps check, token, storage rotate-keys, ops (monitoring as code);
+the developers' commands (login, teams, dev, data, jobs) are in usercli.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 
 from . import config as portal_config
+from . import usercli
 
 DEFAULT_DATA_DIR = os.environ.get("AIPORTAL_DATA_DIR", "data")
 
@@ -231,6 +233,7 @@ def parser() -> argparse.ArgumentParser:
     rotate.add_argument("--config", help="portal.yaml (default: <data-dir>/portal.yaml)")
     rotate.set_defaults(func=cmd_storage_rotate_keys)
     ops_parser(sub)
+    usercli.register(sub)  # login, teams, dev, data, jobs: portal/usercli.py
     return p
 
 

@@ -80,6 +80,12 @@ class DataDir:
         """The first admin's initial password (shown by `aiportal up`)."""
         return self.secret(f"password-{username}", 15)
 
+    def write_private(self, relative: str, text: str) -> Path:
+        """A file of this directory written with mode 0600 (a key made once, e.g. the SSH host key)."""
+        path = self.root / relative
+        _write_private(path, text)
+        return path
+
     def write_json_private(self, name: str, data: dict) -> Path:
         path = self.root / "secrets" / name
         _write_private(path, json.dumps(data, indent=2))

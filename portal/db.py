@@ -1,5 +1,5 @@
 """The portal's own database: state that is not the hub's (audit log, uploads in progress,
-team S3 keys, share links, promotions, failed spawns).
+team S3 keys, share links, promotions, failed spawns, batch jobs, users' SSH keys).
 
 SQLAlchemy, so one code path serves SQLite (``portal.sqlite`` in the data directory, the
 single-machine default) and PostgreSQL (``database.url`` in portal.yaml). The schema is
@@ -151,6 +151,43 @@ class SpawnFailure(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
     team: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(16))
+
+
+class Job(Base):
+    """A batch job (portal/jobs): what was asked (`spec`, the validated description), where
+    it runs (`backend`, `backend_id`: a container or a Slurm job id), and how it went."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    user: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    spec: Mapped[dict] = mapped_column(JSON)
+    image: Mapped[str] = mapped_column(String(1024))
+    dev: Mapped[bool] = mapped_column(Boolean, default=False)
+    backend: Mapped[str] = mapped_column(String(16))
+    backend_id: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)  # jobs.states.STATES
+    reason: Mapped[str] = mapped_column(String(32), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SSHKey(Base):
+    """A user's public key for the SSH endpoint (portal/ssh), registered on a portal page."""
+
+    __tablename__ = "ssh_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)  # SHA256:…, one owner per key
+    key: Mapped[str] = mapped_column(Text)  # the OpenSSH public key line, as given
+    comment: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 def _migrate(connection) -> None:

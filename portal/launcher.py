@@ -265,8 +265,12 @@ class Portal:
                       f"   (kept in {self.data.root / 'secrets' / f'password-{admin}'})"]
         servers = {"local": "local processes", "kubernetes": "Kubernetes pods"}.get(
             self.engine.backend, f"{self.engine.backend} containers")
-        lines += [f"  servers:    {servers} ({self.engine.reason})",
-                  f"  config:     {self.config_path}", "Press Ctrl-C to stop."]
+        lines += [f"  servers:    {servers} ({self.engine.reason})"]
+        if (ssh := self.config.raw["ssh"])["enabled"]:
+            host = self.config.hub_ip if self.config.hub_ip not in ("0.0.0.0", "::", "") else "HOST"
+            lines += [f"  ssh:        ssh -p {ssh['port']} USER@{host}   (a token or a key of the "
+                      f"portal's SSH keys page; listening on {ssh['listen']})"]
+        lines += [f"  config:     {self.config_path}", "Press Ctrl-C to stop."]
         return "\n".join(lines)
 
 

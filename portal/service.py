@@ -26,6 +26,7 @@ from .datadir import DataDir
 from .datasets import Datasets
 from .db import Database, DatabaseUnavailable
 from .hub import HubError
+from .jobs import runner_for
 from .metrics import Metrics
 from .namespaces import Cluster, NamespaceError, TeamNamespaces
 from .notebook_env import NotebookEnv
@@ -36,6 +37,8 @@ from .promotion.records import Promotions
 from .promotion.registry import Registry
 from .shares import Shares
 from .signups import Signups
+from .ssh.keys import SSHKeys
+from .ssh.server import endpoint_for
 from .storage import StorageAdminError, store_from_config
 from .storage.team_access import REFUSED, TeamAccess
 from .team_storage import TeamStorage, provision
@@ -122,6 +125,8 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
     """
     hub = app.settings["hub"]
     try:
+        if (ssh := app.settings.get("ssh_endpoint")) is not None:  # a port it cannot bind stops the start
+            await ssh.start()
         for attempt in range(attempts):
             try:
                 await seed_teams(hub, config, manage_members=app.settings["membership_source"] == "portal")
@@ -146,6 +151,9 @@ async def start_up(app, config, ready: asyncio.Event, attempts: int = 120) -> No
         resumed = desk.follower.resume()
         if resumed:
             log.info("following %d unfinished promotion(s) again", resumed)
+    runner = app.settings.get("job_runner")
+    if runner is not None:  # jobs left unfinished by a previous run carry on
+        app.settings["job_task"] = asyncio.create_task(runner.run())
     ready.set()
     log.info("portal ready: %d team(s) seeded", len(config.teams))
     await keep_usage(app, config.storage_usage_interval)
@@ -192,7 +200,10 @@ async def main(sockets: list[socket.socket]) -> None:
         signups=Signups(data.hub_db_url(config.hub_db_url)) if membership == "portal" else None,
         promotion=(desk := promotion_desk(config, db, os.environ)),
         metrics=Metrics.from_config(config, db), metrics_token=os.environ.get("AIPORTAL_METRICS_TOKEN") or None,
-        prometheus=Prometheus.from_config(config, os.environ), apps=load_apps(config))
+        prometheus=Prometheus.from_config(config, os.environ), apps=load_apps(config), db=db,
+        ssh_keys=(ssh_keys := SSHKeys(db)))
+    app.settings["job_runner"] = runner_for(config, db, store, app.settings["hub"], data, os.environ)
+    app.settings["ssh_endpoint"] = endpoint_for(config, data, app.settings["hub"], ssh_keys, os.environ)
     if desk is not None:
         desk.access.hub = app.settings["hub"]  # acts_as user: the promoter's GitLab token is in the hub's auth_state
     server = HTTPServer(app, xheaders=True)
@@ -204,5 +215,7 @@ async def main(sockets: list[socket.socket]) -> None:
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
     background.cancel()
+    if app.settings["ssh_endpoint"] is not None:
+        app.settings["ssh_endpoint"].stop()
     server.stop()
     log.info("portal stopped")

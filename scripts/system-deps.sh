@@ -6,11 +6,13 @@
 #   git        - the GitLab double's repositories and `git archive` of tagged commits
 #   prometheus - Prometheus and promtool: dashboards' queries, alert rules and their unit tests, the alert E2E
 #   prometheus-alertmanager - Alertmanager and amtool: generated configs, routing, alert delivery
+#   slurm-wlm, munge - slurmctld, slurmd and the Slurm CLI: the Slurm job backend's tests run a real one-node cluster
+#   openssh-client - ssh, sftp, scp, ssh-keygen: the SSH endpoint's tests log in with the real OpenSSH client
 # (installing them starts no service here; the tests run their own on free ports)
 # Podman, runc and debootstrap come from scripts/podman-setup.sh.
 set -euo pipefail
 
-PKGS=(chromium postgresql docker-registry git prometheus prometheus-alertmanager)
+PKGS=(chromium postgresql docker-registry git prometheus prometheus-alertmanager slurm-wlm munge openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

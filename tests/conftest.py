@@ -13,6 +13,8 @@
   (tests/kube_cluster.py, docs/kubernetes.md).
 - `registry`: a real OCI registry (Debian's docker-registry) on 127.0.0.1:5055 for the
   session, its storage in the cache (tests/registry.py).
+- `slurm`: a real one-node Slurm cluster (munged, slurmctld, slurmd with two fake GPUs) for
+  the session, on free ports (tests/slurm.py).
 """
 
 from __future__ import annotations
@@ -33,17 +35,20 @@ from tests.http import TimedSession
 from tests.kube_cluster import kube_cluster  # noqa: F401  (fixture)
 from tests.postgres import PostgresServer
 from tests.registry import registry  # noqa: F401  (fixture)
+from tests.slurm import slurm  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 #: Lines for the "security" section at the end of the run (cell and case counts; tests/security).
 SUMMARY = pytest.StashKey[list]()
 #: Session fixtures that hold fixed ports or machine-wide state: one worker has them all.
-MACHINE_WIDE = {"kube_cluster", "registry"}
+MACHINE_WIDE = {"kube_cluster", "registry", "slurm"}
 #: The modules whose tests use them. pytest-xdist's controller sees only test ids, so they are
 #: named here; collection fails if a module that uses one is missing.
 MACHINE_WIDE_MODULES = {
-    "tests/gitlab/test_runner.py", "tests/helm/test_install.py", "tests/kubernetes/test_cluster.py",
+    "tests/gitlab/test_runner.py", "tests/helm/test_install.py", "tests/jobs/test_slurm_backend.py",
+    "tests/jobs/test_jobs_slurm.py",
+    "tests/kubernetes/test_cluster.py",
     "tests/kubernetes/test_servers.py", "tests/kubernetes/test_team_namespaces.py",
     "tests/promotion/test_gitlab_login.py", "tests/promotion/test_promotion_api.py",
     "tests/promotion/test_promotion_browser.py", "tests/security/test_authz_matrix.py",

@@ -13,5 +13,5 @@ and set ``HEAD`` to its revision.
 
 from pathlib import Path
 
-HEAD = "0005"
+HEAD = "0006"
 SCRIPTS = Path(__file__).parent

@@ -393,7 +393,7 @@ class FileHandler(ApiHandler):
     def found(self, ident, path):
         project = self.project(ident)
         ref = self.get_argument("ref", None) or project.default_branch
-        sha = self.ref_sha(project, ref, "File")
+        sha = self.ref_sha(project, ref)  # GitLab: "404 Commit Not Found" for a ref it lacks, then "404 File Not Found"
         blob = project.repo.blob(sha, path)
         if blob is None:
             raise not_found("File")

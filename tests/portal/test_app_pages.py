@@ -144,7 +144,7 @@ def test_operators_see_the_app_files_that_did_not_load():
     assert not Elements(catalog_page(Handler("bob"), teams("team-a"))).find("div", id="broken-apps")
 
 
-def test_every_built_in_icon_is_drawn_and_others_fall_back_to_app():
+def test_every_built_in_icon_is_drawn_and_an_apps_own_svg_is_an_image():
     html = render("sessions.html", Handler("bob"))
     page = Elements(html)
     drawn = [a["data-icon"] for a in page.find("svg")]
@@ -154,9 +154,11 @@ def test_every_built_in_icon_is_drawn_and_others_fall_back_to_app():
     handler = SimpleNamespace(portal_config=CONFIG, caller=SimpleNamespace(is_operator=False))
     app = CATALOG.apps["jupyterlab"]
     view = AppsPageHandler.with_profile_options(handler, AppsPageHandler.view(handler, app, teams("team-a")))
-    view["icon"] = "icons/viewer.svg"  # an app's own SVG file: not served yet
+    view["icon"] = "icons/viewer.svg"  # an app's own SVG file: an image from the apps API
     html = render("apps.html", Handler("bob"), categories=by_category([view]), team_names={}, broken=())
-    assert [a["data-icon"] for a in Elements(html).find("svg")] == ["app"]
+    assert Elements(html).find("svg", **{"class": "app-icon"}) == []
+    assert [(i["data-icon"], i["src"]) for i in Elements(html).find("img", **{"class": "app-icon"})] == [
+        ("file", "/services/portal/api/v1/apps/jupyterlab/icon")]
 
 
 def test_the_sessions_page_is_a_frame_its_script_fills():

@@ -7,6 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from tests.conftest import ROOT
 from tests.http import TimedSession
 
 
@@ -102,3 +103,14 @@ def test_answers_match_the_openapi_document(api):
             validator = Draft202012Validator({"$ref": f"urn:doc#/components/schemas/{schema}"}, registry=registry)
             errors = [e.message for e in validator.iter_errors(get(api, user, path).json())]
             assert errors == [], (user, path, errors)
+
+
+def test_an_apps_own_svg_icon_is_served_sandboxed_to_who_may_see_the_app(api):
+    r = get(api, "bob", "/apps/team-a-tool/icon")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/svg+xml"
+    assert r.content == (ROOT / "tests" / "portal" / "apps" / "icons" / "slide.svg").read_bytes()
+    assert "sandbox" in r.headers["Content-Security-Policy"] and "default-src 'none'" in r.headers[
+        "Content-Security-Policy"]
+    assert get(api, "carol", "/apps/team-a-tool/icon").status_code == 404  # not carol's app
+    builtin = get(api, "bob", "/apps/jupyterlab/icon")
+    assert builtin.status_code == 404 and "built-in icon 'jupyter'" in builtin.json()["message"]

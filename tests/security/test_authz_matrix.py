@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import asyncssh
 import pytest
 import requests
 
@@ -41,6 +42,8 @@ ROLES = ("anonymous", "bad_token", "other_team", "member", "team_admin", "operat
 #: the reduced operator (a member of no team); the operator sees every app.
 #: Sessions are the caller's own: launching team-a-tool is a 400 naming `app` for whoever
 #: is in no team that may use it; bob's session is a 404 to everyone else, operators too.
+#: SSH keys are the caller's own: "own key" is the caller's (bob's for those without a
+#: token), "another user's key" dave's; another user's key is a 404 to everyone, operators too.
 EXPECTED: dict[str, tuple[int, ...]] = {
     #                                                          anonym bad  other member t-adm oper reduced
     "GET /openapi.json":                                       (200, 200, 200, 200, 200, 200, 200),
@@ -88,12 +91,23 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET /apps":                                               (401, 401, 200, 200, 200, 200, 200),
     "GET /apps/{app_id} [every team]":                         (401, 401, 200, 200, 200, 200, 404),
     "GET /apps/{app_id} [team-a only]":                        (401, 401, 404, 200, 200, 200, 404),
+    "GET /apps/{app_id}/icon":                                 (401, 401, 404, 200, 200, 200, 404),
     "GET /sessions":                                           (401, 401, 200, 200, 200, 200, 200),
     "POST /sessions [team-a only app]":                        (401, 401, 400, 202, 202, 400, 400),
     "GET /sessions/{name}":                                    (401, 401, 404, 200, 404, 404, 404),
     "DELETE /sessions/{name}":                                 (401, 401, 404, 204, 404, 404, 404),
     "POST /sessions/{name}/relaunch":                          (401, 401, 404, 202, 404, 404, 404),
     "GET /sessions/{name}/progress":                           (401, 401, 404, 200, 404, 404, 404),
+    "GET /ssh-keys":                                           (401, 401, 200, 200, 200, 200, 200),
+    "POST /ssh-keys":                                          (401, 401, 201, 201, 201, 201, 201),
+    "DELETE /ssh-keys/{key_id} [own key]":                     (401, 401, 204, 204, 204, 204, 204),
+    "DELETE /ssh-keys/{key_id} [another user's key]":          (401, 401, 404, 404, 404, 404, 404),
+    "GET /teams/{team}/jobs":                                  (401, 401, 404, 200, 200, 200, 404),
+    "POST /teams/{team}/jobs":                                 (401, 401, 404, 201, 201, 201, 404),
+    "GET /teams/{team}/jobs/commands":                         (401, 401, 404, 200, 200, 200, 404),
+    "GET /teams/{team}/jobs/{job_id}":                         (401, 401, 404, 200, 200, 200, 404),
+    "GET /teams/{team}/jobs/{job_id}/logs":                    (401, 401, 404, 200, 200, 200, 404),
+    "DELETE /teams/{team}/jobs/{job_id}":                      (401, 401, 404, 202, 202, 202, 404),
 }
 #: What GET /teams lists for each role (the operator: every team).
 LISTED = {"other_team": ["team-b"], "member": ["team-a", "team-c"], "team_admin": ["team-a", "team-c"],
@@ -488,6 +502,11 @@ def _(cell):
     return "GET", "/apps/team-a-tool", {}
 
 
+@builds("GET /apps/{app_id}/icon")
+def _(cell):
+    return "GET", "/apps/team-a-tool/icon", {}
+
+
 @builds("GET /sessions")
 def _(cell):
     return "GET", "/sessions", {}
@@ -551,6 +570,121 @@ def _(cell):
 @builds("GET /sessions/{name}/progress")
 def _(cell):
     return "GET", f"/sessions/{_bobs_session(cell)}/progress", {}
+
+
+@builds("GET /teams/{team}/jobs")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/jobs", {}
+
+
+@builds("POST /teams/{team}/jobs")
+def _(cell):
+    return "POST", f"/teams/{cell.team}/jobs", {"json": {"profile": "cpu", "command": "true", "name": f"cell {cell.n}"}}
+
+
+def _job(cell, command: str = "true") -> int:
+    """A job of the team made by the operator for the cell; cancelled afterwards if it still runs."""
+    job = cell.as_operator("POST", f"/teams/{cell.team}/jobs", 201, json={"profile": "cpu", "command": command}).json()
+    path = f"/teams/{cell.team}/jobs/{job['id']}"
+    cell.cleanups.append(lambda: cell.site.call("DELETE", f"{cell.site.api}{path}", cell.site.token("admin")))
+    return job["id"]
+
+
+def _released_version(cell) -> str:
+    """PROJECT:vX.Y.Z of a successful promotion of the team's matrix project (its tag made in the
+    GitLab double, the record as the follower leaves one), made once per portal."""
+    site = cell.site
+    version = getattr(site, "released_version", None)
+    if version is None:
+        from portal.db import Database
+        from portal.promotion.records import Promotions
+
+        project = site.gitlab.matrix_projects[cell.team]
+        tag = site.gitlab.create_tag(site.gitlab.projects[project["path_with_namespace"]], "v0.1.0",
+                                     project["default_branch"], "released for the matrix", "platform")
+        promotions = Promotions(Database(site.portal.data.portal_db_url(site.portal.config.database_url)))
+        made = promotions.create(team=cell.team, project_id=project["id"], project_path=project["path_with_namespace"],
+                                 commit_sha=tag["commit"], version="v0.1.0", release_notes="",
+                                 created_by="alice", base_image=None)
+        promotions.update(made["id"], status="success", image=f"127.0.0.1:5055/{project['path_with_namespace']}:v0.1.0",
+                          digest="sha256:" + "c" * 64)
+        version = site.released_version = f"{project['path_with_namespace']}:v0.1.0"
+    return version
+
+
+@builds("GET /teams/{team}/jobs/commands")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/jobs/commands", {"params": {"version": _released_version(cell)}}
+
+
+@builds("GET /teams/{team}/jobs/{job_id}")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/jobs/{_job(cell)}", {}
+
+
+@builds("GET /teams/{team}/jobs/{job_id}/logs")
+def _(cell):
+    return "GET", f"/teams/{cell.team}/jobs/{_job(cell)}/logs", {}
+
+
+@builds("DELETE /teams/{team}/jobs/{job_id}")
+def _(cell):
+    return "DELETE", f"/teams/{cell.team}/jobs/{_job(cell, 'sleep 60')}", {}
+
+
+def _new_ssh_key() -> str:
+    return asyncssh.generate_private_key("ssh-ed25519", comment="matrix").export_public_key().decode()
+
+
+def _ssh_key_of(cell, user: str) -> int:
+    """A fresh key registered by `user`, removed after the cell (if the cell did not)."""
+    token, url = cell.site.token(user), f"{cell.site.api}/ssh-keys"
+    r = cell.site.call("POST", url, token, json={"key": _new_ssh_key()})
+    assert r.status_code == 201, r.text
+    key_id = r.json()["id"]
+
+    def remove():
+        r = cell.site.call("DELETE", f"{url}/{key_id}", token)
+        if r.status_code not in (204, 404):
+            cell.problems.append(f"removing the key afterwards: {r.status_code} {r.text[:200]}")
+
+    cell.cleanups.append(remove)
+    return key_id
+
+
+@builds("GET /ssh-keys")
+def _(cell):
+    return "GET", "/ssh-keys", {}
+
+
+@builds("POST /ssh-keys")
+def _(cell):
+    def restore():
+        if cell.response is not None and cell.response.status_code == 201:
+            r = cell.site.call("DELETE", f"{cell.site.api}/ssh-keys/{cell.response.json()['id']}", cell.token)
+            if r.status_code != 204:
+                cell.problems.append(f"removing the new key afterwards: {r.status_code} {r.text[:200]}")
+
+    cell.cleanups.append(restore)
+    return "POST", "/ssh-keys", {"json": {"key": _new_ssh_key()}}
+
+
+@builds("DELETE /ssh-keys/{key_id} [own key]")
+def _(cell):
+    return "DELETE", f"/ssh-keys/{_ssh_key_of(cell, USERS.get(cell.role, 'bob'))}", {}
+
+
+@builds("DELETE /ssh-keys/{key_id} [another user's key]")
+def _(cell):
+    key_id = _ssh_key_of(cell, "dave")
+
+    def still_there():  # before the removal (cleanups run last first)
+        listed = cell.site.call("GET", f"{cell.site.api}/ssh-keys", cell.site.token("dave")).json()["items"]
+        if key_id not in [k["id"] for k in listed]:
+            cell.problems.append("refused, yet dave's key is gone")
+
+    cell.cleanups.append(still_there)
+    return "DELETE", f"/ssh-keys/{key_id}", {}
 
 
 def run_cell(site, key: str, role: str, n: int) -> tuple[int, list[str]]:
@@ -678,7 +812,7 @@ def test_undocumented_methods_answer_405_with_allow(security_portal):
     """Every path of the document answers its other methods with 405 naming the documented ones."""
     doc = security_portal.call("GET", f"{security_portal.api}/openapi.json").json()
     values = {"team": "team-a", "user": "bob", "upload_id": "0", "share_id": "0", "project_id": "1",
-              "promotion_id": "1", "app_id": "jupyterlab", "name": "jupyterlab-0000"}
+              "promotion_id": "1", "app_id": "jupyterlab", "name": "jupyterlab-0000", "job_id": "1", "key_id": "0"}
     wrong = []
     for path, item in doc["paths"].items():
         documented = {m.upper() for m in item if m in METHODS}

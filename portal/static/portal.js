@@ -51,5 +51,24 @@ window.portal = (() => {
     return node;
   }
 
-  return {request, showAlert, human, quantity, el};
+  // refresh() for a page that polls: `load` now and every `ms` while the page is visible, one
+  // call at a time (a refresh asked for during one runs right after it).
+  function poll(load, ms) {
+    let timer = null, busy = false, again = false;
+    async function refresh() {
+      clearTimeout(timer);
+      if (busy) { again = true; return; }
+      busy = true;
+      try { await load(); } finally { busy = false; }
+      if (again) { again = false; refresh(); return; }
+      if (!document.hidden) timer = setTimeout(refresh, ms);
+    }
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) clearTimeout(timer);
+      else refresh();
+    });
+    return refresh;
+  }
+
+  return {request, showAlert, human, quantity, el, poll};
 })();

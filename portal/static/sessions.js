@@ -235,21 +235,7 @@
     render(data.items || []);
   }
 
-  // One poll at a time; a refresh asked for during one runs right after it.
-  let timer = null, busy = false, again = false;
-  async function refresh() {
-    clearTimeout(timer);
-    if (busy) { again = true; return; }
-    busy = true;
-    try { await load(); } finally { busy = false; }
-    if (again) { again = false; refresh(); return; }
-    if (!document.hidden) timer = setTimeout(refresh, POLL_MS);
-  }
-
-  document.addEventListener("visibilitychange", () => {
-    if (document.hidden) clearTimeout(timer);
-    else refresh();
-  });
+  const refresh = portal.poll(load, POLL_MS);
   setInterval(() => {
     for (const p of list.querySelectorAll(".session-time-left")) p.textContent = timeLeft(p.dataset.endsAt);
   }, 5000);

@@ -182,6 +182,14 @@ class APIHandler(BaseHandler):
         self.finish(json.dumps({"status": status_code, "message": message, **({"field": field} if field else {})}))
 
 
+def field_error(error) -> web.HTTPError:
+    """A 400 whose JSON names the input at fault (`field`) beside the message, for an error
+    that carries one (a launch's LaunchError, a job's SpecError)."""
+    http = web.HTTPError(400, "%s", str(error))
+    http.field = error.field
+    return http
+
+
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 

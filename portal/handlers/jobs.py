@@ -20,16 +20,11 @@ from ..jobs.spec import SpecError, parse, resolve_image
 from ..names import bucket_name
 from ..promotion.records import Promotions
 from ..rbac import READ
-from .base import APIHandler, team_scope
+from .base import APIHandler, field_error, team_scope
 from .teams import machine_gpus
 
 FOLLOW_POLL = 1.0  # seconds between two reads of a running job's log when following it
 
-
-def field_error(error: SpecError) -> web.HTTPError:
-    http = web.HTTPError(400, "%s", str(error))
-    http.field = error.field
-    return http
 
 
 class JobsBase(APIHandler):

@@ -19,15 +19,10 @@ from ..apps.launch import shown
 from ..hub import HubError
 from ..sessions import new_name, oldest_completed, sessions_of
 from .apps import AppsBase
+from .base import field_error
 
 PROGRESS_TIMEOUT = 600  # seconds a progress stream may stay open: the slowest backend's start_timeout and more
 
-
-def field_error(error: LaunchError) -> web.HTTPError:
-    """A 400 whose JSON names the field at fault (`field`) beside the message."""
-    http = web.HTTPError(400, "%s", str(error))
-    http.field = error.field
-    return http
 
 
 class SessionsBase(AppsBase):

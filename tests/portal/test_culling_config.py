@@ -70,16 +70,18 @@ def test_the_hub_runs_the_culler_with_the_profiles_limits_and_least_scopes(tmp_p
     assert "--cull-every=2" in command and not any(a.startswith("--timeout") for a in command)
     config_file = next(a.split("=", 1)[1] for a in command if a.startswith("--config="))
     assert os.path.samefile(config_file, CULLER_CONFIG)
-    # and each app's own (tests/portal/apps/team-a-tool.yaml: 30m), which comes first for its sessions
-    assert culling.limits_from_env(service["environment"]) == {"gpu": 5, "cpu": 3600, "app:team-a-tool": 1800}
+    # and each app's own (the built-in desktop 2h and label-studio 4h, tests/portal/apps/team-a-tool.yaml 30m),
+    # which comes first for its sessions
+    assert culling.limits_from_env(service["environment"]) == {
+        "gpu": 5, "cpu": 3600, "app:desktop": 7200, "app:label-studio": 14400, "app:team-a-tool": 1800}
     assert "url" not in service and "api_token" not in service  # no web endpoint, a token from the hub
     role = next(r for r in c.JupyterHub.load_roles if r.get("services") == [culling.SERVICE])
     # what jupyterhub-idle-culler's README lists for stopping servers; no admin:users, no admin:servers
     assert sorted(role["scopes"]) == ["delete:servers", "list:users", "read:servers", "read:users:activity"]
 
 
-def test_no_culler_runs_where_no_profile_or_app_has_a_limit(tmp_path, monkeypatch):
-    c = load_hub_config(tmp_path, monkeypatch, {**TEST_CONFIG, "apps": {}})
+def test_no_culler_runs_with_culling_off_though_apps_have_idle_limits(tmp_path, monkeypatch):
+    c = load_hub_config(tmp_path, monkeypatch, {**TEST_CONFIG, "culling": {"enabled": False}})
     assert culling.SERVICE not in [s["name"] for s in c.JupyterHub.services]
     assert not [r for r in c.JupyterHub.load_roles if r.get("services") == [culling.SERVICE]]
 

@@ -8,7 +8,6 @@ session limits of other tests' users do not meet these."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -99,9 +98,9 @@ def follows_progress(page, name: str) -> None:
         with page.expect_response(lambda r: f"/sessions/{name}/progress?_xsrf=" in r.url) as progress:
             page.goto(sessions_page)
         stream = progress.value
+        # the events themselves are checked in test_sessions_api (Chromium does not keep an
+        # EventSource's body for Playwright to read back)
         assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line[len("data:"):]) for line in stream.text().splitlines() if line.startswith("data:")]
-        assert events and events[-1]["ready"] is True and events[-1]["progress"] == 100, events
         page.locator(f".session-card[data-session='{name}'][data-state=running]").wait_for(timeout=10_000)
         assert len(answered) >= 2  # the ready event made the page ask again
     finally:

@@ -257,7 +257,11 @@ class ContainerSession(asyncssh.SSHServerSession):
             log.info("ssh: %s runs %s in %s", self.user,
                      "sftp" if self.subsystem else "a command" if self.command is not None else "a shell",
                      container.id[:12])
-            status = await (self.run_pty(cmd) if tty else self.run_pipes(cmd))
+            active = asyncio.create_task(self.servers.keep_active(self.user))
+            try:
+                status = await (self.run_pty(cmd) if tty else self.run_pipes(cmd))
+            finally:
+                active.cancel()
         except asyncio.CancelledError:
             raise
         except Exception:

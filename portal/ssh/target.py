@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import docker
@@ -27,6 +29,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from spawners.engine import Engine, EngineError, resolve
 
 from ..hub import HubClient, HubError
+
+log = logging.getLogger("portal.ssh")
 
 LABEL = "org.aiportal."
 START_TIMEOUT = 600  # seconds to follow a start: more than the slowest backend's start_timeout
@@ -112,6 +116,19 @@ class Servers:
             except EngineError as e:
                 raise Unavailable(str(e)) from None
         return self._resolved
+
+    async def keep_active(self, user: str, every: float = 60) -> None:
+        """Tell the hub the user's default server is in use now and every `every` seconds, for
+        as long as an SSH session runs in it (cancelled at its end): the idle culler counts
+        only what the hub hears of, and work over SSH passes by the single-user server."""
+        path = f"/users/{quote(user, safe='')}/activity"
+        while True:
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            try:
+                await self.hub.request("POST", path, {"last_activity": now, "servers": {"": {"last_activity": now}}})
+            except HubError as e:
+                log.warning("ssh: the activity of %s was not reported: %s", user, e.message)
+            await asyncio.sleep(every)
 
     async def container(self, user: str, say: Callable[[str], None]) -> tuple[Engine, Container]:
         """The user's running default server's container, starting the server first if it is

@@ -116,6 +116,17 @@ def test_exit_status_and_stderr_come_back(ssh, server):
     assert (r.returncode, r.stdout, r.stderr) == (7, b"out\n", b"err\n")
 
 
+def test_an_ssh_session_is_activity_the_idle_culler_sees(ssh_portal, ssh, server):
+    """Work over SSH passes by the single-user server: the portal tells the hub, so the
+    server's last_activity moves while a session runs and the culler does not stop it."""
+    server("bob")
+    before = ssh_portal.hub("GET", "/users/bob").json()["servers"][""]["last_activity"]
+    time.sleep(1.1)
+    assert ssh("bob", "sleep 1").returncode == 0
+    after = ssh_portal.hub("GET", "/users/bob").json()["servers"][""]["last_activity"]
+    assert after > before, (before, after)
+
+
 def test_stdin_reaches_the_command(ssh, server):
     server("bob")
     data = secrets.token_bytes(300_000)

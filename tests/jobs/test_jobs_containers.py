@@ -63,7 +63,7 @@ def test_a_job_reads_its_inputs_writes_its_outputs_and_succeeds(api, portal, buc
     job = r.json()
     assert (job["state"], job["dev"], job["user"], job["backend"], job["image"]) == (
         "queued", True, "bob", "containers", "localhost/aiportal-dev:latest")
-    assert job["outputs_url"] == f"/services/portal/teams/team-a/datasets?prefix={folder}results/"
+    assert job["outputs_url"] == f"/services/portal/teams/team-a/datasets?prefix={folder[:-1]}%2Fresults%2F"
     done = wait(api, "bob", "team-a", job["id"])
     assert (done["state"], done["exit_code"], done["reason"]) == ("succeeded", 0, ""), done
     assert done["started_at"] and done["finished_at"]

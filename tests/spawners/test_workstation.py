@@ -72,7 +72,7 @@ def test_the_image_has_bash_git_editors_and_lists_the_team_bucket_only(portal, t
 
     code, out = run(portal, "bob", "tools", "s3ls")  # the documented one-liner: $S3_BUCKET by default
     assert code == 0 and key in out and "secret.csv" not in out, out
-    assert out.split()[0] == "8"  # size first
+    assert next(line for line in out.splitlines() if key in line).split()[0] == "8"  # size first
     code, out = run(portal, "bob", "tools", "s3ls s3://team-a/workstation/")
     assert code == 0 and key in out, out
     code, out = run(portal, "bob", "tools", "s3ls s3://team-b")

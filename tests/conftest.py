@@ -41,18 +41,21 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 #: Lines for the "security" section at the end of the run (cell and case counts; tests/security).
 SUMMARY = pytest.StashKey[list]()
-#: Session fixtures that hold fixed ports or machine-wide state: one worker has them all.
-MACHINE_WIDE = {"kube_cluster", "registry", "slurm"}
-#: The modules whose tests use them. pytest-xdist's controller sees only test ids, so they are
-#: named here; collection fails if a module that uses one is missing.
+#: Session fixtures that hold fixed ports or machine-wide state, by the work unit that holds
+#: them: one worker runs all of a unit's modules. The cluster and the registry share one (the
+#: cluster's tests pull from the registry); Slurm, on free ports, is a unit of its own.
+MACHINE_WIDE = {"kube_cluster": "cluster", "registry": "cluster", "slurm": "slurm"}
+#: The modules whose tests use them, by unit. pytest-xdist's controller sees only test ids, so
+#: they are named here; collection fails if a module that uses one is missing or misplaced.
 MACHINE_WIDE_MODULES = {
-    "tests/gitlab/test_runner.py", "tests/helm/test_install.py", "tests/jobs/test_slurm_backend.py",
-    "tests/jobs/test_jobs_slurm.py",
-    "tests/kubernetes/test_cluster.py",
-    "tests/kubernetes/test_servers.py", "tests/kubernetes/test_team_namespaces.py",
-    "tests/promotion/test_gitlab_login.py", "tests/promotion/test_promotion_api.py",
-    "tests/promotion/test_promotion_browser.py", "tests/security/test_authz_matrix.py",
-    "tests/security/test_hub_api_matrix.py", "tests/security/test_xsrf.py"}
+    **dict.fromkeys([
+        "tests/gitlab/test_runner.py", "tests/helm/test_install.py", "tests/kubernetes/test_cluster.py",
+        "tests/kubernetes/test_servers.py", "tests/kubernetes/test_team_namespaces.py",
+        "tests/promotion/test_gitlab_login.py", "tests/promotion/test_promotion_api.py",
+        "tests/promotion/test_promotion_browser.py", "tests/security/test_authz_matrix.py",
+        "tests/security/test_hub_api_matrix.py", "tests/security/test_xsrf.py"], "cluster"),
+    **dict.fromkeys(["tests/jobs/test_slurm_backend.py", "tests/jobs/test_jobs_slurm.py"], "slurm"),
+}
 #: Packages whose session fixtures (storage servers of each kind) cost more than their tests.
 WHOLE_PACKAGES = {"datasets", "storage"}
 
@@ -69,7 +72,9 @@ def work_unit(nodeid: str) -> str:
     MACHINE_WIDE_MODULES; a package of WHOLE_PACKAGES; else a module, so module fixtures start once."""
     module = nodeid.split("::")[0]
     package = module.split("/")[1] if module.count("/") > 1 else ""
-    return "machine-wide" if module in MACHINE_WIDE_MODULES else package if package in WHOLE_PACKAGES else module
+    if module in MACHINE_WIDE_MODULES:
+        return f"machine-wide:{MACHINE_WIDE_MODULES[module]}"
+    return package if package in WHOLE_PACKAGES else module
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -87,12 +92,14 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """A module that uses a MACHINE_WIDE fixture must be in MACHINE_WIDE_MODULES (see above)."""
-    missing = {item.nodeid.split("::")[0] for item in items if MACHINE_WIDE & set(item.fixturenames)
-               } - MACHINE_WIDE_MODULES
-    if missing:
-        raise pytest.UsageError(f"tests/conftest.py: add {', '.join(sorted(missing))} to MACHINE_WIDE_MODULES: "
-                                f"their tests use {' or '.join(sorted(MACHINE_WIDE))}")
+    """A module that uses a MACHINE_WIDE fixture must be in MACHINE_WIDE_MODULES, in that
+    fixture's unit (see above)."""
+    wrong = sorted({f"{module} (unit {unit})" for item in items
+                    for fixture, unit in MACHINE_WIDE.items() if fixture in item.fixturenames
+                    if MACHINE_WIDE_MODULES.get(module := item.nodeid.split("::")[0]) != unit})
+    if wrong:
+        raise pytest.UsageError(f"tests/conftest.py: put {', '.join(wrong)} in MACHINE_WIDE_MODULES: "
+                                f"their tests use {', '.join(sorted(MACHINE_WIDE))}")
 
 
 def pytest_sessionfinish(session):

@@ -203,7 +203,7 @@ async def main(sockets: list[socket.socket]) -> None:
         prometheus=Prometheus.from_config(config, os.environ), apps=load_apps(config), db=db,
         ssh_keys=(ssh_keys := SSHKeys(db)))
     app.settings["job_runner"] = runner_for(config, db, store, app.settings["hub"], data, os.environ)
-    app.settings["ssh_endpoint"] = endpoint_for(config, data, app.settings["hub"], ssh_keys, os.environ)
+    app.settings["ssh_endpoint"] = endpoint_for(config, data, app.settings["hub"], ssh_keys, os.environ, namespaces)
     if desk is not None:
         desk.access.hub = app.settings["hub"]  # acts_as user: the promoter's GitLab token is in the hub's auth_state
     server = HTTPServer(app, xheaders=True)

@@ -21,6 +21,7 @@ from traitlets import Any, Dict, Int, List, default
 
 from portal.namespaces import HOME, QUOTA_KEYS, REGISTRY_SECRET, S3_SECRETS, NamespaceError, api_message, k8s_quantity
 
+from .homes import account_files
 from .profiles import ResolvedProfile
 from .quotas import RESOURCES, free_note, refusal
 from .team import TeamSpawnerMixin, refuse
@@ -42,8 +43,10 @@ def pod_settings(profile: ResolvedProfile, *, user: str, namespace: str, uid: in
 
     Requests equal limits (the team quota counts limits, as on the container backend). Dev
     mode mounts the user's folder of the team's home volume at /home/<user> and its src
-    folder at /src, made by an init container (an NFS volume ignores fsGroup); prod mode gets
-    an empty home and no /src: the image's /code is what runs.
+    folder at /src, made by the init container (as root: an NFS volume ignores fsGroup); prod
+    mode gets an empty home and no /src: the image's /code is what runs. In both, the init
+    container writes the passwd and group files that name the user's uid (as the container
+    backend mounts them): sftp-server, ssh, git and whoami need a named account.
     """
     folder, home = home_dir(user), f"/home/{user}"
     gpus = {"nvidia.com/gpu": str(profile.gpus)} if profile.gpus else {}
@@ -66,25 +69,30 @@ def pod_settings(profile: ResolvedProfile, *, user: str, namespace: str, uid: in
                              LABEL_PREFIX + "version": profile.version} if profile.promotion is not None else {})},
         "environment": {"HOME": home, "USER": user},
     }
+    account = account_files(user, uid, GROUP_ID)
+    init = {"name": "setup", "image": profile.image, "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", 'printf %s "$PASSWD" > /account/passwd && printf %s "$GROUP" > /account/group'],
+            "env": [{"name": "PASSWD", "value": account["passwd"]}, {"name": "GROUP", "value": account["group"]}],
+            "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+            "volumeMounts": [{"name": "account", "mountPath": "/account"}]}
+    volumes = [{"name": "account", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
+    mounts = [{"name": "account", "mountPath": f"/etc/{name}", "subPath": name, "readOnly": True}
+              for name in ("passwd", "group")]
     if profile.mode == "dev":
+        init["command"][-1] += f" && mkdir -p /homes/{folder}/src && chown {uid}:{GROUP_ID} /homes/{folder} " \
+                               f"/homes/{folder}/src"
+        init |= {"securityContext": {"runAsUser": 0, "runAsNonRoot": False},
+                 "volumeMounts": [*init["volumeMounts"], {"name": "home", "mountPath": "/homes"}]}
         settings |= {
-            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": HOME}}],
+            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": HOME}}, *volumes],
             "volume_mounts": [{"name": "home", "mountPath": home, "subPath": folder},
-                              {"name": "home", "mountPath": "/src", "subPath": f"{folder}/src"}],
+                              {"name": "home", "mountPath": "/src", "subPath": f"{folder}/src"}, *mounts],
             "working_dir": "/src",
-            "init_containers": [{
-                "name": "home", "image": profile.image, "imagePullPolicy": "IfNotPresent",
-                "command": ["sh", "-c", f"mkdir -p /homes/{folder}/src && "
-                            f"chown {uid}:{GROUP_ID} /homes/{folder} /homes/{folder}/src"],
-                "securityContext": {"runAsUser": 0, "runAsNonRoot": False},
-                "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
-                "volumeMounts": [{"name": "home", "mountPath": "/homes"}]}],
         }
     else:
-        settings |= {"volumes": [{"name": "home", "emptyDir": {}}],
-                     "volume_mounts": [{"name": "home", "mountPath": home}],
-                     "working_dir": None, "init_containers": []}
-    return settings
+        settings |= {"volumes": [{"name": "home", "emptyDir": {}}, *volumes],
+                     "volume_mounts": [{"name": "home", "mountPath": home}, *mounts], "working_dir": None}
+    return settings | {"init_containers": [init]}
 
 
 def s3_references(may_delete: bool) -> dict[str, dict]:

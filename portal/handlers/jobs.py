@@ -72,7 +72,8 @@ class JobsHandler(JobsBase):
             image = resolve_image(spec, list(self.team.properties.get("profiles") or ()),
                                   self.portal_config.profiles, released)
             await self.check_fits(spec)
-            await asyncio.to_thread(self.check_inputs, spec)
+            if spec.inputs:
+                await asyncio.to_thread(self.check_inputs, spec)
         except SpecError as e:
             raise field_error(e) from None
         job = await asyncio.to_thread(self.jobs.create, spec, self.caller.name, image, self.runner.backend.name)

@@ -60,6 +60,9 @@ class JobRunner:
         self.poll_interval, self.keep_days = poll_interval, keep_days
         self.list_containers = list_containers  # async () → the engine's containers of this portal
         self.wake = asyncio.Event()
+        self.moving: dict[int, asyncio.Task] = {}  # job id → its step under way
+        self.watching = hasattr(backend, "watch")  # the backend tells when a job's container exits
+        self.exited: set[int] = set()  # jobs heard exiting, not looked at since
 
     def workdir(self, job_id: int) -> Path:
         return self.root / str(job_id)
@@ -81,12 +84,42 @@ class JobRunner:
     # --- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Forever: a tick, then wait for the poll interval or a new job, whichever is first.
-        A tick that fails is logged with its cause and the next one tries again."""
-        cleaned = None
+        """Forever: a tick, then wait for the poll interval, a new job or a job's container
+        exiting, whichever is first. A tick that fails is logged with its cause and the next
+        one tries again."""
+        watching = asyncio.ensure_future(self.watch()) if self.watching else None
+        try:
+            await self.ticks()
+        finally:
+            for task in [*self.moving.values(), *([watching] if watching else [])]:
+                task.cancel()
+
+    async def watch(self) -> None:
+        """Wake the loop whenever the backend says one of this portal's jobs ended; a watch
+        that breaks is logged and begun again (the poll carries on meanwhile)."""
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.tick()
+                await self.backend.watch(f"{label('portal')}={self.instance_id}",
+                                         lambda labels: loop.call_soon_threadsafe(self.heard, labels))
+            except BackendUnavailable as e:
+                log.warning("the job runner hears of ended jobs at its polls only for now: %s", e)
+            await asyncio.sleep(self.poll_interval * 5)
+
+    def heard(self, labels: dict) -> None:
+        """A container of this portal exited: if it is a job's, look at that job now."""
+        if (job_id := labels.get(label("job"), "")).isdigit():
+            self.exited.add(int(job_id))
+            self.wake.set()
+
+    async def ticks(self) -> None:
+        """Every poll interval a full tick, that asks the backend about every running job;
+        woken sooner (a job submitted, cancelled, finished or heard exiting), a tick that
+        asks only about the jobs heard exiting, when the backend tells of exits."""
+        cleaned, full = None, True
+        while True:
+            try:
+                await self.tick(full)
                 if cleaned is None or utcnow() - cleaned > timedelta(hours=1):
                     cleaned = utcnow()
                     await asyncio.to_thread(self.clean)
@@ -94,30 +127,47 @@ class JobRunner:
                 log.exception("the job runner's tick failed")
             try:
                 await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+                full = not self.watching
             except TimeoutError:
-                pass
+                full = True
             self.wake.clear()
 
-    async def tick(self) -> None:
-        """One look at every unfinished job: queued ones admitted in order (the oldest first)
-        while their team's quota allows, then every job's next step, side by side."""
-        active = self.jobs.active()
-        if not active:
-            return
-        held = await self.held(active)
-        waiting = {job.team for job in active if job.state == states.QUEUED and not job.cancel_requested}
+    async def tick(self, full: bool = True) -> None:
+        """One look at the unfinished jobs: queued ones admitted in order (the oldest first)
+        while their team's quota allows, then the next step of every job that is not taking
+        one already (of a running one, when the tick is `full`, it was heard exiting, or its
+        cancel was asked). Steps run as tasks of their own, so a slow one (staging big
+        inputs, a pull) holds up neither the other jobs nor the next tick."""
+        waiting = {job.team for job in self.jobs.active() if job.state == states.QUEUED and not job.cancel_requested}
+        containers = await self.list_containers() if waiting and self.list_containers else []
         groups = {team: await self.hub.group(team) or {} for team in sorted(waiting)}
-        moving = []
-        for job in active:  # no await in this loop: the quota is decided on one listing, in order
+        # Read again after the awaits, and no await from here on: steps that ended meanwhile
+        # have moved their jobs on, and the quota is decided on one listing, in order.
+        active = self.jobs.active()
+        held = self.held(containers, active)
+        for job in active:
+            if job.id in self.moving:
+                continue
+            if job.state == states.RUNNING and not (full or job.cancel_requested or job.id in self.exited):
+                continue
+            self.exited.discard(job.id)
             if job.state == states.QUEUED and not job.cancel_requested:
+                if job.team not in groups:
+                    continue  # queued during the awaits: the next tick admits it
                 job = self.reserve(job, held, groups[job.team])
             if job is not None:
-                moving.append(job)
-        await asyncio.gather(*(self.step(job) for job in moving))
+                self.moving[job.id] = task = asyncio.ensure_future(self.step(job))
+                task.add_done_callback(lambda done, job_id=job.id: self.stepped(job_id, done))
 
-    async def held(self, active: list[Job]) -> dict[str, Holding]:
+    def stepped(self, job_id: int, task: asyncio.Task) -> None:
+        """A step ended: a job heard exiting during its launch is looked at again now."""
+        self.moving.pop(job_id, None)
+        if job_id in self.exited and not task.cancelled():
+            self.wake.set()
+
+    def held(self, containers: list[dict], active: list[Job]) -> dict[str, Holding]:
         """Every holding of this machine by key: labelled containers, and admitted jobs."""
-        running = holdings(await self.list_containers()) if self.list_containers else {}
+        running = holdings(containers)
         for job in active:
             if job.state != states.QUEUED:
                 need = Need(job)
@@ -162,7 +212,10 @@ class JobRunner:
     async def launch(self, job: Job) -> None:
         """Stage the inputs (once), then hand the job to the backend."""
         plan = self.plan(job)
-        await asyncio.to_thread(self.stage, job, plan)
+        if job.spec["inputs"]:
+            await asyncio.to_thread(self.stage, job, plan)
+        else:  # a few folders made: not worth a worker thread, which the engine's calls queue for
+            self.stage(job, plan)
         try:
             backend_id = await self.backend.start(plan)
         except BackendRefused as e:
@@ -223,6 +276,7 @@ class JobRunner:
 
     async def finish(self, job: Job, state: str, reason: str, message: str) -> None:
         self.jobs.update(job.id, state=state, reason=reason, message=message, finished_at=utcnow())
+        self.wake.set()  # it may make room for a queued job
         log.info("job %s of team %s %s%s", job.id, job.team, state, f" ({reason})" if reason else "")
 
     # --- data ----------------------------------------------------------------------------

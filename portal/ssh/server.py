@@ -6,10 +6,11 @@ servers), or the client proves a public key the user registered on the portal's 
 page. Tokens are never logged.
 
 After login every session channel runs in the user's default server's container
-(``target``): a shell (with a PTY when the client asks for one), ``ssh host CMD`` as
-``bash -c CMD``, or the ``sftp`` subsystem as OpenSSH's sftp-server (modern ``scp`` speaks
-sftp too; legacy ``scp -O`` runs ``scp -t``/``-f`` as a command, which the image's scp
-answers). The exit status comes back to the client; window-size changes reach the PTY.
+(``target``), or its pod on Kubernetes (``pods``): a shell (with a PTY when the client asks
+for one), ``ssh host CMD`` as ``bash -c CMD``, or the ``sftp`` subsystem as OpenSSH's
+sftp-server (modern ``scp`` speaks sftp too; legacy ``scp -O`` runs ``scp -t``/``-f`` as a
+command, which the image's scp answers). The exit status comes back to the client;
+window-size changes reach the PTY.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from ..datadir import DataDir
 from .keys import SSHKeys
+from .pods import PodProcess
 from .target import Container, Servers, Unavailable, engine_of, exec_command
 
 log = logging.getLogger("portal.ssh")
@@ -148,6 +150,7 @@ class ContainerSession(asyncssh.SSHServerSession):
         self.command: str | None = None
         self.subsystem: str | None = None
         self.proc: asyncio.subprocess.Process | None = None
+        self.pod: PodProcess | None = None  # instead of `proc`, on Kubernetes
         self.master: int | None = None  # the PTY's master side, with a PTY
         self.pending = b""  # client input not yet written to the PTY
         self.early: list[bytes] = []  # client input that came before the process started
@@ -184,12 +187,16 @@ class ContainerSession(asyncssh.SSHServerSession):
         self.size = (width, height, pixwidth, pixheight)
         if self.master is not None:
             set_size(self.master, self.size)
+        elif self.pod is not None and self.pod.tty:
+            self.pod.resize(self.size)
 
     def break_received(self, msec) -> bool:
         return False
 
     def data_received(self, data: bytes, datatype) -> None:
-        if self.proc is None:
+        if self.pod is not None:
+            self.pod.write(data)
+        elif self.proc is None:
             self.early.append(data)
         elif self.master is not None:
             self.pending += data
@@ -202,7 +209,10 @@ class ContainerSession(asyncssh.SSHServerSession):
 
     def eof_received(self) -> bool:
         self.eof = True
-        if self.proc is not None and self.master is None and self.proc.stdin is not None:
+        if self.pod is not None:
+            if not self.pod.tty:  # as with a local PTY: a terminal's input does not end
+                self.pod.close_stdin()
+        elif self.proc is not None and self.master is None and self.proc.stdin is not None:
             self.proc.stdin.close()
         return True  # keep our side open: output and the exit status are still to come
 
@@ -219,7 +229,7 @@ class ContainerSession(asyncssh.SSHServerSession):
             except ProcessLookupError:
                 pass
         if self.task is not None and not self.task.done() and self.proc is None:
-            self.task.cancel()
+            self.task.cancel()  # also closes a pod's exec
 
     # --- running it -----------------------------------------------------------------------
 
@@ -253,13 +263,19 @@ class ContainerSession(asyncssh.SSHServerSession):
                 return
             argv, workdir = self.argv(container)
             tty = self.term is not None and self.subsystem is None
-            cmd = exec_command(engine, container, argv, tty=tty, term=self.term if tty else None, workdir=workdir)
             log.info("ssh: %s runs %s in %s", self.user,
                      "sftp" if self.subsystem else "a command" if self.command is not None else "a shell",
-                     container.id[:12])
+                     f"pod {container.namespace}/{container.id}" if container.namespace else container.id[:12])
             active = asyncio.create_task(self.servers.keep_active(self.user))
             try:
-                status = await (self.run_pty(cmd) if tty else self.run_pipes(cmd))
+                if container.namespace is not None:
+                    status = await self.run_pod(container, argv, tty, workdir)
+                else:
+                    cmd = exec_command(engine, container, argv, tty=tty, term=self.term if tty else None,
+                                       workdir=workdir)
+                    status = await (self.run_pty(cmd) if tty else self.run_pipes(cmd))
+            except Unavailable as e:
+                self.say(str(e))
             finally:
                 active.cancel()
         except asyncio.CancelledError:
@@ -272,6 +288,16 @@ class ContainerSession(asyncssh.SSHServerSession):
                 self.chan.exit(status)
             except (asyncssh.Error, OSError):
                 pass
+
+    async def run_pod(self, container: Container, argv: list[str], tty: bool, workdir: str | None) -> int:
+        self.pod = PodProcess(self.servers.namespaces, container, argv, tty=tty, term=self.term, workdir=workdir,
+                              size=self.size, pause=self.chan.pause_reading, resume=self.chan.resume_reading)
+        for data in self.early:
+            self.pod.write(data)
+        self.early = []
+        if self.eof and not tty:
+            self.pod.close_stdin()
+        return await self.pod.run(self.chan.write, self.chan.write_stderr, self.can_write)
 
     async def run_pipes(self, cmd: list[str]) -> int:
         self.proc = await asyncio.create_subprocess_exec(
@@ -412,10 +438,11 @@ class SSHEndpoint:
             self.acceptor = None
 
 
-def endpoint_for(config, data: DataDir, hub, keys: SSHKeys, environ) -> SSHEndpoint | None:
-    """The SSH endpoint portal.yaml's `ssh:` asks for (None when it is not enabled)."""
+def endpoint_for(config, data: DataDir, hub, keys: SSHKeys, environ, namespaces=None) -> SSHEndpoint | None:
+    """The SSH endpoint portal.yaml's `ssh:` asks for (None when it is not enabled);
+    `namespaces` (portal.namespaces.TeamNamespaces) where servers are pods."""
     settings = config.raw.get("ssh") or {}
     if not settings.get("enabled"):
         return None
-    servers = Servers(hub, lambda: engine_of(config, environ), data.instance_id)
+    servers = Servers(hub, lambda: engine_of(config, environ), data.instance_id, namespaces)
     return SSHEndpoint(settings, data, Gate(hub.api_url, keys), servers)

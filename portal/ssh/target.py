@@ -1,5 +1,5 @@
 """Where an SSH session runs: the user's default server's container, and the engine command
-that runs a shell, a command or sftp-server in it.
+that runs a shell, a command or sftp-server in it (on Kubernetes its pod: see pods.py).
 
 The server is the user's dev container, found by this portal's labels (``org.aiportal.portal``,
 ``org.aiportal.user``, and an empty ``org.aiportal.server`` for the default server). When it
@@ -26,7 +26,7 @@ from docker.errors import DockerException
 from requests.exceptions import RequestException
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from spawners.engine import Engine, EngineError, resolve
+from spawners.engine import API_VERSION, Engine, EngineError, resolve
 
 from ..hub import HubClient, HubError
 
@@ -42,9 +42,10 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True)
 class Container:
-    id: str
+    id: str  # the engine's container id, or the pod's name
     workdir: str  # /src for a dev server, /code for a prod one
     home: str
+    namespace: str | None = None  # the pod's namespace, on Kubernetes
 
 
 def engine_of(config, environ) -> Engine:
@@ -56,11 +57,13 @@ def engine_of(config, environ) -> Engine:
     return engine
 
 
-def check_backend(engine: Engine) -> None:
-    """Unavailable unless servers are containers this machine's engine CLI can enter."""
+def check_backend(engine: Engine, namespaces=None) -> None:
+    """Unavailable unless servers are containers this machine's engine CLI can enter, or pods
+    of a cluster the portal reaches."""
     if engine.backend == "kubernetes":
-        raise Unavailable("SSH to servers on Kubernetes is not supported yet: open a terminal in "
-                          "JupyterLab instead")
+        if namespaces is None:
+            raise Unavailable("the portal has no access to the cluster its servers run in")
+        return
     if engine.backend == "local":
         raise Unavailable("SSH needs servers in containers; this portal runs them as local processes")
     if shutil.which(engine.backend) is None:
@@ -83,7 +86,7 @@ def exec_command(engine: Engine, container: Container, argv: list[str], *, tty: 
 
 def find_container(engine: Engine, portal_id: str, user: str) -> Container | None:
     """The running container of `user`'s default server on this portal (blocking)."""
-    client = docker.APIClient(base_url=engine.socket, version="1.41", timeout=30)
+    client = docker.APIClient(base_url=engine.socket, version=API_VERSION, timeout=30)
     try:
         listed = client.containers(filters={"label": [f"{LABEL}portal={portal_id}", f"{LABEL}user={user}"],
                                             "status": "running"})
@@ -102,12 +105,12 @@ def find_container(engine: Engine, portal_id: str, user: str) -> Container | Non
 class Servers:
     """Starts users' default servers through the hub and finds their containers."""
 
-    def __init__(self, hub: HubClient, engine: Callable[[], Engine], portal_id: str):
+    def __init__(self, hub: HubClient, engine: Callable[[], Engine], portal_id: str, namespaces=None):
         self.hub = hub
         self._engine = engine
-        self.engine_error: str | None = None
         self._resolved: Engine | None = None
         self.portal_id = portal_id
+        self.namespaces = namespaces  # portal.namespaces.TeamNamespaces, when servers are pods
 
     async def engine(self) -> Engine:
         if self._resolved is None:
@@ -134,7 +137,7 @@ class Servers:
         """The user's running default server's container, starting the server first if it is
         not running (its progress messages passed to `say`); Unavailable saying why not."""
         engine = await self.engine()
-        check_backend(engine)
+        check_backend(engine, self.namespaces)
         path = f"/users/{quote(user, safe='')}"
         model = await self.hub.find(path)
         if model is None:
@@ -143,15 +146,21 @@ class Servers:
         if not (server and server.get("ready")):
             if server and server.get("pending") == "stop":
                 raise Unavailable("your server is stopping; try again in a moment")
-            await self.start(path, say, pending=bool(server and server.get("pending") == "spawn"))
-        found = await asyncio.to_thread(find_container, engine, self.portal_id, user)
+            server = await self.start(path, say, pending=bool(server and server.get("pending") == "spawn"))
+        if engine.backend == "kubernetes":
+            from .pods import find_pod
+
+            found = await find_pod(self.namespaces, user, (server.get("user_options") or {}).get("team") or "")
+        else:
+            found = await asyncio.to_thread(find_container, engine, self.portal_id, user)
         if found is None:
             raise Unavailable("your default server is not running in a container of this portal")
         return engine, found
 
-    async def start(self, path: str, say: Callable[[str], None], pending: bool) -> None:
+    async def start(self, path: str, say: Callable[[str], None], pending: bool) -> dict:
         """Start the user's default server (unless its start is `pending` already) and pass
-        the hub's progress messages to `say` until it is ready; Unavailable if it is not.
+        the hub's progress messages to `say` until it is ready (→ its model); Unavailable if
+        it is not.
 
         The hub answers the POST once the server is up or after its slow_spawn_timeout
         (10 s), so the progress is followed meanwhile, not after it.
@@ -189,6 +198,7 @@ class Servers:
         server = ((model or {}).get("servers") or {}).get("")
         if not (server and server.get("ready")):
             raise Unavailable("your server did not start; see the portal's home page for why")
+        return server
 
     async def follow(self, path: str, say: Callable[[str], None], seen: set[str]) -> bool:
         """Pass the hub's progress messages not `seen` yet to `say`; True once the stream

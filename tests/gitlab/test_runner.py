@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from spawners.engine import resolve
+from spawners.engine import API_VERSION, resolve
 from tests.gitlab.runner import JobPlan, Runner, plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_tag_builds_prod_image_that_runs_the_same_tree_as_dev(registry, runner, 
     subprocess.run(["podman", "rmi", "--ignore", f"{registry.host}/{prod}"], capture_output=True, check=True)
     engine, service = resolve("podman", service_log=tmp_path / "podman.log")
     try:
-        client = docker.APIClient(base_url=engine.socket, version="auto", timeout=120)
+        client = docker.APIClient(base_url=engine.socket, version=API_VERSION, timeout=120)
         client.pull(f"{registry.host}/{repo}@{digest}")
         assert client.inspect_image(f"{registry.host}/{repo}@{digest}")["Config"]["Labels"]["io.aiportal.tree.sha256"] \
             == tree

@@ -340,7 +340,19 @@ def test_hub_may_manage_team_namespaces_and_their_contents(render):
     assert {"get", "list", "watch", "create", "delete", "deletecollection"} <= granted[("", "pods")]
     assert {"delete"} <= granted[("", "secrets")] & granted[("", "resourcequotas")]  # a retired team
     assert "get" in granted[("", "pods/log")]
+    assert {"get", "create"} <= granted[("", "pods/exec")]  # SSH sessions: a WebSocket exec is a GET + create
     assert {"get", "list", "watch"} <= granted[("", "events")]
+
+
+def test_ssh_enabled_opens_the_port_and_a_service_for_users_machines(render):
+    assert not [d for d in render() if d["metadata"]["name"].endswith("-ssh")]  # off by default
+    docs = render(set_values=("portal.ssh.enabled=true", "portal.ssh.port=2022", "hub.sshService.nodePort=30022"))
+    ports = {p["name"]: p["containerPort"] for p in container(docs, "-hub")["ports"]}
+    assert ports["ssh"] == 2022
+    service = one(docs, "Service", "-hub-ssh")
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["ports"] == [{"name": "ssh", "port": 22, "targetPort": "ssh", "nodePort": 30022}]
+    assert service["spec"]["selector"] == one(docs, "Service", "-hub")["spec"]["selector"]
 
 
 def test_rbac_create_false_makes_no_rbac_objects(render):

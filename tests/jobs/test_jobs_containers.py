@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from portal.storage import store_from_config
+from tests.conftest import TEST_CONFIG
 from tests.http import TimedSession
 from tests.spawners.servers import containers
 
@@ -186,3 +187,19 @@ def test_a_job_running_while_the_portal_restarts_is_followed_to_its_end(portal_f
         time.sleep(0.5)
     assert (seen["state"], seen["exit_code"]) == ("succeeded", 0), seen
     assert s.get(f"{base}/{job['id']}/logs").text == "before\nafter\n"
+
+
+def test_a_jobs_end_is_collected_when_its_container_exits_not_at_the_next_poll(portal_factory):
+    from portal.tokens import new_token
+
+    portal = portal_factory({**TEST_CONFIG, "jobs": {"poll_interval": 60}})
+    s = TimedSession()
+    s.headers["Authorization"] = f"token {new_token(portal.data.root, 'bob', str(portal.config_path))}"
+    base = f"{portal.url}services/portal/api/v1/teams/team-a/jobs"
+    job = s.post(base, json={"profile": "cpu", "command": "sleep 3; echo ended"}).json()  # the POST wakes the runner
+    t0 = time.monotonic()
+    while (seen := s.get(f"{base}/{job['id']}").json())["state"] not in FINISHED:
+        assert time.monotonic() - t0 < 30, f"not collected within 30 s of its submission: {seen}"
+        time.sleep(0.3)
+    assert seen["state"] == "succeeded", seen
+    assert s.get(f"{base}/{job['id']}/logs").text == "ended\n"

@@ -3,7 +3,7 @@
 - `kube_portal`: one `aiportal up` for the session with `spawner.backend: kubernetes`, the
   cluster's admin kubeconfig, and the hub forwarded on the pod gateway (pods reach it there);
   team-a (2 GPUs, 8 CPUs, 32 GiB; alice admin, bob and u0..u9 members, who may not
-  delete) and team-b (carol).
+  delete) and team-b (carol); its SSH endpoint on `kube_portal.ssh_port`.
   Its home volume claims bind to hostPath volumes under `kube_portal.homes`.
 - `kube_token`: kube_token(user) → a hub API token of that user.
 """
@@ -25,9 +25,10 @@ GPU_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "
 MEMBERS = [f"u{i}" for i in range(10)]
 
 
-def kube_config(cluster, hub_port: int) -> dict:
+def kube_config(cluster, hub_port: int, ssh_port: int) -> dict:
     return {
         "hub": {"admin_users": ["admin"], "named_server_limit": 0},
+        "ssh": {"enabled": True, "port": ssh_port, "listen": "127.0.0.1"},
         "auth": {"type": "native", "minimum_password_length": 8},
         "spawner": {"backend": "kubernetes", "kubernetes": {
             "kubeconfig": str(cluster.kubeconfig),
@@ -72,9 +73,10 @@ def kube_portal(kube_cluster, tmp_path_factory):
         (homes / team).mkdir(parents=True)
         kube_cluster.hostpath_volume(f"home-{team}", homes / team, HOME_CLASS, claim=(f"aiportal-{team}", "home"))
     kube_cluster.import_image(DEV_IMAGE)
-    path = write_config(data_dir / "portal.yaml", kube_config(kube_cluster, free_port()))
+    ssh_port = free_port()
+    path = write_config(data_dir / "portal.yaml", kube_config(kube_cluster, free_port(), ssh_port))
     portal = Portal(data_dir, str(path), port=free_port(), quiet=True).start()
-    portal.homes = homes
+    portal.homes, portal.ssh_port = homes, ssh_port
     yield portal
     portal.stop()  # its pods and namespaces go with the session's cluster
 

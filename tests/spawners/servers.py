@@ -13,6 +13,7 @@ import docker
 import requests
 
 from spawners.container import label
+from spawners.engine import API_VERSION
 from tests.http import TimedSession
 
 
@@ -88,7 +89,7 @@ def wait_gone(s, user, server, timeout=60) -> None:
 
 
 def engine(portal) -> docker.APIClient:
-    return docker.APIClient(base_url=portal.engine.socket, version="auto")
+    return docker.APIClient(base_url=portal.engine.socket, version=API_VERSION)
 
 
 def containers(portal, **filters) -> list[dict]:

@@ -1,6 +1,7 @@
 """The pods of the kubernetes backend, as data: pod settings, Secret references, quota refusals."""
 
 from portal.namespaces import S3_SECRETS
+from spawners.homes import account_files
 from spawners.kubernetes import pod_settings, quota_refusal, s3_references
 from spawners.profiles import ResolvedProfile
 
@@ -9,7 +10,18 @@ GPU_DEV = ResolvedProfile(team="team-a", profile="gpu", display_name="GPU", imag
 CPU_PROD = ResolvedProfile(team="team-a", profile="prod", display_name="Prod", image="registry.example/a/prod:v1",
                            mode="prod", cpu=0.5, memory=2**30, gpus=0, app="jupyter")
 SELECTOR = {"nvidia.com/gpu.present": "true"}
+ACCOUNT_VOLUME = {"name": "account", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+ACCOUNT_MOUNTS = [{"name": "account", "mountPath": "/etc/passwd", "subPath": "passwd", "readOnly": True},
+                  {"name": "account", "mountPath": "/etc/group", "subPath": "group", "readOnly": True}]
 TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def account_of(init: dict) -> dict:
+    """The passwd and group files the init container writes (from its environment)."""
+    env = {e["name"]: e["value"] for e in init["env"]}
+    assert init["command"][-1].startswith('printf %s "$PASSWD" > /account/passwd && '
+                                          'printf %s "$GROUP" > /account/group')
+    return {"passwd": env["PASSWD"], "group": env["GROUP"]}
 
 
 def test_a_dev_gpu_server_gets_its_gpus_node_choice_home_and_src_in_the_team_namespace():
@@ -23,12 +35,15 @@ def test_a_dev_gpu_server_gets_its_gpus_node_choice_home_and_src_in_the_team_nam
     assert s["extra_labels"] == {"aiportal.org/team": "team-a", "aiportal.org/user": "alice",
                                  "aiportal.org/profile": "gpu", "aiportal.org/app": "jupyter",
                                  "aiportal.org/mode": "dev"}
-    assert s["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": "home"}}]
+    assert s["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": "home"}}, ACCOUNT_VOLUME]
     assert s["volume_mounts"] == [{"name": "home", "mountPath": "/home/alice", "subPath": "alice"},
-                                  {"name": "home", "mountPath": "/src", "subPath": "alice/src"}]
+                                  {"name": "home", "mountPath": "/src", "subPath": "alice/src"}, *ACCOUNT_MOUNTS]
     assert s["working_dir"] == "/src"
-    assert s["init_containers"][0]["command"][-1] == ("mkdir -p /homes/alice/src && "
-                                                      "chown 1000:100 /homes/alice /homes/alice/src")
+    [init] = s["init_containers"]
+    assert init["command"][-1].endswith(" && mkdir -p /homes/alice/src && "
+                                        "chown 1000:100 /homes/alice /homes/alice/src")
+    assert init["securityContext"]["runAsUser"] == 0
+    assert account_of(init) == account_files("alice", 1000, 100)
     assert (s["uid"], s["gid"], s["fs_gid"], s["automount_service_account_token"]) == (1000, 100, 100, False)
 
 
@@ -37,10 +52,14 @@ def test_a_prod_cpu_server_gets_no_src_no_gpu_and_no_gpu_node_choice():
                      gpu_node_selector=SELECTOR, gpu_tolerations=TOLERATIONS)
     assert s["extra_resource_limits"] == {} and s["node_selector"] == {} and s["tolerations"] == []
     assert s["image_pull_secrets"] == []
-    assert s["volumes"] == [{"name": "home", "emptyDir": {}}]
-    assert s["volume_mounts"] == [{"name": "home", "mountPath": "/home/bob"}]
+    assert s["volumes"] == [{"name": "home", "emptyDir": {}}, ACCOUNT_VOLUME]
+    assert s["volume_mounts"] == [{"name": "home", "mountPath": "/home/bob"}, *ACCOUNT_MOUNTS]
     assert not any(m["mountPath"] == "/src" for m in s["volume_mounts"])
-    assert s["working_dir"] is None and s["init_containers"] == []
+    assert s["working_dir"] is None
+    [init] = s["init_containers"]  # the account only, as the user: no home volume to prepare
+    assert "securityContext" not in init and "mkdir" not in init["command"][-1]
+    assert init["volumeMounts"] == [{"name": "account", "mountPath": "/account"}]
+    assert account_of(init) == account_files("bob", 1000, 100)
     assert s["extra_labels"]["aiportal.org/mode"] == "prod"
 
 

@@ -26,6 +26,7 @@ from portal.launcher import LaunchError, Portal
 from portal.storage import Credentials, MinioServer, SeaweedServer, free_port
 from portal.tokens import new_token
 from spawners.container import label
+from spawners.engine import API_VERSION
 from tests.conftest import TEST_CONFIG, remove_containers
 from tests.http import TimedSession
 
@@ -114,7 +115,7 @@ def stop(portal, hub, user, server="s3") -> None:
 
 
 def container_env(portal, user, server) -> dict[str, str]:
-    with docker.APIClient(base_url=portal.engine.socket, version="auto", timeout=HTTP) as engine:
+    with docker.APIClient(base_url=portal.engine.socket, version=API_VERSION, timeout=HTTP) as engine:
         found = engine.containers(filters={"label": [f"{label('portal')}={portal.data.instance_id}",
                                                      f"{label('user')}={user}", f"{label('server')}={server}"]})
         assert len(found) == 1, found

@@ -10,11 +10,15 @@ The container is kept after it exits until the runner has read its logs (`remove
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import Callable
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from spawners.container import gpu_request
+from spawners.engine import API_VERSION
 
 from . import BackendRefused, BackendUnavailable, JobBackend, Observed, RunPlan
 
@@ -28,7 +32,7 @@ class ContainerBackend(JobBackend):
     async def _with_client(self, work):
         """`work(client)` in a thread; the engine not answering is BackendUnavailable."""
         def call():
-            with docker.APIClient(base_url=self.socket, version="auto", timeout=60) as client:
+            with docker.APIClient(base_url=self.socket, version=API_VERSION, timeout=60) as client:
                 return work(client)
         try:
             return await asyncio.to_thread(call)
@@ -112,6 +116,34 @@ class ContainerBackend(JobBackend):
     async def labelled(self, selector: str) -> list[dict]:
         """The engine's containers (running or not) with this label (`key=value`)."""
         return await self._call("containers", all=True, filters={"label": selector})
+
+    async def watch(self, selector: str, changed: Callable[[dict], None]) -> None:
+        """Until the engine's event stream ends: `changed(labels)` (called from another thread)
+        each time a container with this label (`key=value`) exits, so the runner collects it
+        at once rather than at its next poll. The stream is read in a daemon thread of its
+        own: it lasts as long as the portal and must not hold a worker of the shared pool,
+        nor the portal's exit. (Podman's Docker API does not filter on the event's name, so
+        that is checked here.)"""
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+
+        def stream() -> None:
+            try:
+                with docker.APIClient(base_url=self.socket, version=API_VERSION, timeout=None) as client:
+                    for event in client.events(decode=True, since=int(time.time()),
+                                               filters={"type": "container", "label": selector}):
+                        if event.get("Action") == "die":
+                            changed((event.get("Actor") or {}).get("Attributes") or {})
+                outcome = BackendUnavailable("the container engine ended its event stream")
+            except Exception as e:  # noqa: BLE001 - handed to the awaiting task, which logs it
+                outcome = BackendUnavailable(f"the container engine's event stream failed: {e}")
+            try:
+                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_exception(outcome))
+            except RuntimeError:
+                pass  # the loop is closed: nobody is waiting any more
+
+        threading.Thread(target=stream, name="job-events", daemon=True).start()
+        await ended
 
     async def remove(self, backend_id: str) -> None:
         """Once its logs are kept in the job's folder, the exited container goes."""

@@ -88,7 +88,7 @@ def directly(backend, tmp: Path) -> float:
     return asyncio.run(all_of_them())
 
 
-def compare(portal, backend, tmp: Path, rounds: int = 2) -> tuple[float, float]:
+def compare(portal, backend, tmp: Path, rounds: int = 3) -> tuple[float, float]:
     """(portal, direct) seconds: the best of `rounds` alternating rounds, after a warm-up."""
     through_portal(portal)  # warm-up: the image in the page cache, the runner's first ticks
     measured = []

@@ -50,7 +50,8 @@ MACHINE_WIDE = {"kube_cluster": "cluster", "registry": "cluster", "slurm": "slur
 MACHINE_WIDE_MODULES = {
     **dict.fromkeys([
         "tests/gitlab/test_runner.py", "tests/helm/test_install.py", "tests/kubernetes/test_cluster.py",
-        "tests/kubernetes/test_servers.py", "tests/kubernetes/test_ssh.py",
+        "tests/kubernetes/test_jobs_unavailable.py", "tests/kubernetes/test_servers.py",
+        "tests/kubernetes/test_ssh.py",
         "tests/kubernetes/test_team_namespaces.py",
         "tests/promotion/test_gitlab_login.py", "tests/promotion/test_promotion_api.py",
         "tests/promotion/test_promotion_browser.py", "tests/security/test_authz_matrix.py",

@@ -14,6 +14,7 @@ from ..jobs.spec import JOB_SCHEMA, MAX_WALLTIME
 from ..promotion.records import Promotions
 from ..rbac import READ
 from .base import team_scope
+from .jobs import NO_RUNNER
 from .pages import PageHandler
 
 RESOURCE_DEFAULTS = {name: field["default"]
@@ -38,6 +39,8 @@ class JobsPageHandler(PageHandler):
     @web.authenticated
     @team_scope(READ)
     async def get(self, team):
+        if self.settings.get("job_runner") is None:  # the team page shows no Jobs button then
+            raise web.HTTPError(503, NO_RUNNER)
         released = await asyncio.to_thread(Promotions(self.settings["db"]).released, [team])
         self.render_page("jobs.html", team=self.team, versions=version_choices(released),
                          profiles=dev_profiles(self.team, self.portal_config.profiles),

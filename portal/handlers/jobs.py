@@ -27,13 +27,16 @@ FOLLOW_POLL = 1.0  # seconds between two reads of a running job's log when follo
 
 
 
+NO_RUNNER = ("batch jobs need a container engine on the portal's machine; this portal's servers are not "
+             "containers of this machine (local processes or Kubernetes)")
+
+
 class JobsBase(APIHandler):
     @property
     def runner(self):
         runner = self.settings.get("job_runner")
         if runner is None:
-            raise web.HTTPError(503, "batch jobs need a container engine on the portal's machine; this portal's "
-                                     "servers are not containers of this machine (local processes or Kubernetes)")
+            raise web.HTTPError(503, NO_RUNNER)
         return runner
 
     @property

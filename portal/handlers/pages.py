@@ -55,6 +55,7 @@ class TeamPageHandler(PageHandler):
         self.render_page("team.html", team=self.team, profiles=self.portal_config.profiles,
                          in_use=await namespaces.used(team) if namespaces is not None else {},
                          can_admin=self.caller.may(ADMIN, self.team),
+                         jobs_on=self.settings.get("job_runner") is not None,
                          gitlab_group_url=self.settings.get("gitlab_group_url", "").format(team=team))
 
 

@@ -63,6 +63,7 @@ class JobRunner:
         self.moving: dict[int, asyncio.Task] = {}  # job id → its step under way
         self.watching = hasattr(backend, "watch")  # the backend tells when a job's container exits
         self.exited: set[int] = set()  # jobs heard exiting, not looked at since
+        self.queued = False  # whether the last tick left jobs waiting for room
 
     def workdir(self, job_id: int) -> Path:
         return self.root / str(job_id)
@@ -145,6 +146,7 @@ class JobRunner:
         # have moved their jobs on, and the quota is decided on one listing, in order.
         active = self.jobs.active()
         held = self.held(containers, active)
+        self.queued = False
         for job in active:
             if job.id in self.moving:
                 continue
@@ -152,9 +154,8 @@ class JobRunner:
                 continue
             self.exited.discard(job.id)
             if job.state == states.QUEUED and not job.cancel_requested:
-                if job.team not in groups:
-                    continue  # queued during the awaits: the next tick admits it
-                job = self.reserve(job, held, groups[job.team])
+                job = self.reserve(job, held, groups[job.team]) if job.team in groups else None
+                self.queued |= job is None  # (a team not looked up: queued during the awaits)
             if job is not None:
                 self.moving[job.id] = task = asyncio.ensure_future(self.step(job))
                 task.add_done_callback(lambda done, job_id=job.id: self.stepped(job_id, done))
@@ -276,7 +277,8 @@ class JobRunner:
 
     async def finish(self, job: Job, state: str, reason: str, message: str) -> None:
         self.jobs.update(job.id, state=state, reason=reason, message=message, finished_at=utcnow())
-        self.wake.set()  # it may make room for a queued job
+        if self.queued:
+            self.wake.set()  # it may make room for a queued job
         log.info("job %s of team %s %s%s", job.id, job.team, state, f" ({reason})" if reason else "")
 
     # --- data ----------------------------------------------------------------------------

@@ -80,12 +80,16 @@ def test_without_a_promoted_version_the_dev_profile_is_chosen_and_without_either
     assert "disabled" in nothing.find("button", id="job-submit")[0]
 
 
-def test_the_team_page_has_a_jobs_button_beside_datasets():
+def test_the_team_page_has_a_jobs_button_beside_datasets_where_jobs_run():
     team = Team("team-a", {"display_name": "Team A", "profiles": []}, ["bob"], "portal")
-    html = render("team.html", Handler("bob"), team=team, profiles={}, can_admin=False, gitlab_group_url="")
+    html = render("team.html", Handler("bob"), team=team, profiles={}, can_admin=False, gitlab_group_url="",
+                  jobs_on=True)
     links = [a.get("id") for a in Elements(html).find("a") if a.get("id", "").endswith("-link")]
     assert links[:3] == ["datasets-link", "jobs-link", "promotions-link"]
     assert Elements(html).find("a", id="jobs-link", href="/services/portal/teams/team-a/jobs")
+    html = render("team.html", Handler("bob"), team=team, profiles={}, can_admin=False, gitlab_group_url="",
+                  jobs_on=False)
+    assert not Elements(html).find("a", id="jobs-link")
 
 
 def test_version_choices_and_dev_profiles():

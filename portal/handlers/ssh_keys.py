@@ -39,7 +39,7 @@ class SSHKeysHandler(KeysBase, APIHandler):
     async def get(self):
         ssh = self.portal_config.raw["ssh"]  # where to connect: `aiportal dev shell` reads it
         self.write_json({"items": await asyncio.to_thread(self.keys.of, self.caller.name),
-                         "ssh": {"enabled": ssh["enabled"], "port": ssh["port"]}})
+                         "ssh": {"enabled": ssh["enabled"], **public_endpoint(ssh)}})
 
     async def post(self):
         body = self.json_object()
@@ -61,13 +61,19 @@ class SSHKeyHandler(KeysBase, APIHandler):
         self.finish()
 
 
+def public_endpoint(ssh: dict) -> dict:
+    """Where users' machines reach the endpoint: ssh.public_host (when set) and the port."""
+    return {"port": ssh["public_port"] or ssh["port"], **({"host": ssh["public_host"]} if ssh["public_host"] else {})}
+
+
 def connect_commands(handler, ssh: dict) -> tuple[str, str]:
-    """``ssh -p PORT USER@HOST`` and ``sftp -P PORT USER@HOST``, with the host the caller
-    reached the portal by."""
-    where = f"{handler.caller.name}@{handler.request.host_name or 'localhost'}"
-    if ssh["port"] == 22:
+    """``ssh -p PORT USER@HOST`` and ``sftp -P PORT USER@HOST``, with ssh.public_host or the
+    host the caller reached the portal by."""
+    endpoint = public_endpoint(ssh)
+    where = f"{handler.caller.name}@{endpoint.get('host') or handler.request.host_name or 'localhost'}"
+    if endpoint["port"] == 22:
         return f"ssh {where}", f"sftp {where}"
-    return f"ssh -p {ssh['port']} {where}", f"sftp -P {ssh['port']} {where}"
+    return f"ssh -p {endpoint['port']} {where}", f"sftp -P {endpoint['port']} {where}"
 
 
 class SSHKeysPageHandler(KeysBase, PageHandler):

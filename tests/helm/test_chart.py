@@ -353,6 +353,10 @@ def test_ssh_enabled_opens_the_port_and_a_service_for_users_machines(render):
     assert service["spec"]["type"] == "LoadBalancer"
     assert service["spec"]["ports"] == [{"name": "ssh", "port": 22, "targetPort": "ssh", "nodePort": 30022}]
     assert service["spec"]["selector"] == one(docs, "Service", "-hub")["spec"]["selector"]
+    # what the SSH keys page and `aiportal dev shell` tell users: the Service's port
+    assert yaml.safe_load(secret_text(one(docs, "Secret", "-config"), "portal.yaml"))["ssh"]["public_port"] == 22
+    docs = render(set_values=("portal.ssh.enabled=true", "portal.ssh.public_port=2200"))
+    assert yaml.safe_load(secret_text(one(docs, "Secret", "-config"), "portal.yaml"))["ssh"]["public_port"] == 2200
 
 
 def test_rbac_create_false_makes_no_rbac_objects(render):

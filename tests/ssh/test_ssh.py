@@ -13,10 +13,12 @@ import secrets
 import socket
 import subprocess
 import time
+from types import SimpleNamespace
 
 import asyncssh
 import pytest
 
+from portal.handlers.ssh_keys import connect_commands, public_endpoint
 from portal.ssh.keys import SSHKeyError, parse
 
 pytestmark = pytest.mark.timeout(600)
@@ -41,6 +43,16 @@ def test_parse_accepts_ed25519_and_refuses_weak_or_malformed_keys():
 
 
 # --- keys API and page ------------------------------------------------------------------------
+
+
+def test_the_command_names_the_public_host_and_port_when_something_maps_them():
+    handler = SimpleNamespace(caller=SimpleNamespace(name="bob"), request=SimpleNamespace(host_name="portal.example"))
+    direct = {"port": 2222, "public_host": None, "public_port": None}
+    assert public_endpoint(direct) == {"port": 2222}
+    assert connect_commands(handler, direct) == ("ssh -p 2222 bob@portal.example", "sftp -P 2222 bob@portal.example")
+    mapped = {**direct, "public_host": "ssh.example", "public_port": 22}  # e.g. a Kubernetes Service
+    assert public_endpoint(mapped) == {"port": 22, "host": "ssh.example"}
+    assert connect_commands(handler, mapped) == ("ssh bob@ssh.example", "sftp bob@ssh.example")
 
 
 def test_keys_api_is_per_user(ssh_portal, keypair):

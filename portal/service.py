@@ -8,6 +8,7 @@ adds AIPORTAL_CONFIG, AIPORTAL_DATA_DIR and AIPORTAL_COOKIE_SECRET.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -47,6 +48,7 @@ from .uploads import Uploads
 from .usage import UsageCache
 
 log = logging.getLogger("portal")
+EXIT_GRACE_S = 5  # seconds a stopped portal may take to exit
 
 
 async def provision_teams(settings) -> None:
@@ -219,3 +221,7 @@ async def main(sockets: list[socket.socket]) -> None:
         app.settings["ssh_endpoint"].stop()
     server.stop()
     log.info("portal stopped")
+    # What is left (worker threads finishing their calls, the interpreter's exit) gets a few
+    # seconds; a process still here then writes what held it (every thread's stack, into the
+    # hub's log) and exits, rather than hold up the hub's shutdown until its SIGKILL.
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)

@@ -150,7 +150,11 @@ class Servers:
         if engine.backend == "kubernetes":
             from .pods import find_pod
 
-            found = await find_pod(self.namespaces, user, (server.get("user_options") or {}).get("team") or "")
+            team = (server.get("user_options") or {}).get("team")
+            if not team:
+                raise Unavailable("your default server was started without a team; stop it and start it "
+                                  "from the portal's home page")
+            found = await find_pod(self.namespaces, user, team)
         else:
             found = await asyncio.to_thread(find_container, engine, self.portal_id, user)
         if found is None:

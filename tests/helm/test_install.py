@@ -1,6 +1,7 @@
 """The chart in a real cluster (tests/kube_cluster.py): install, serve through the proxy's
 Service, upgrade without losing users or teams, start a server pod from the hub in the
-cluster, uninstall.
+cluster, SSH into it through the chart's SSH Service (the hub's own service account doing
+the exec), uninstall.
 
 The hub image is built by scripts/build-images.sh and imported into the cluster; its data
 volume is a hostPath PersistentVolume on this machine; S3 is a MinIO on this machine at the
@@ -9,6 +10,7 @@ address pods see it at (the pod gateway), its admin keys in the chart's S3 Secre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
+import asyncssh
 import pytest
 import yaml
 
@@ -92,7 +95,9 @@ def release(helm, chart, kube_cluster, hub_image, s3, tmp_path):
                    "spawner": {"backend": "kubernetes"},
                    "profiles": {"model": {"display_name": "Model", "image": SERVER_IMAGE, "mode": "prod",
                                           "cpu": 0.5, "memory": "1Gi"}},
-                   "teams": [{"name": "radiology", "display_name": "Radiology", "profiles": ["model"]}]},
+                   "teams": [{"name": "radiology", "display_name": "Radiology", "profiles": ["model"]}],
+                   "ssh": {"enabled": True}},
+        "hub": {"sshService": {"type": "ClusterIP"}},
         "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Never"},
         "persistence": {"storageClass": STORAGE_CLASS, "size": "1Gi"},
     }
@@ -174,7 +179,7 @@ def test_install_serve_upgrade_keeps_users_and_teams_and_the_hub_starts_pods(kub
     # portal.yaml and a hub resource change: the hub restarts and seeds; what is in its database stays
     values["portal"]["teams"][0]["display_name"] = "Radiology (upgraded)"
     values["portal"]["teams"].append({"name": "pathology", "display_name": "Pathology"})
-    values["hub"] = {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}
+    values["hub"]["resources"] = {"requests": {"cpu": "100m", "memory": "256Mi"}}
     t0 = time.monotonic()
     helm_run("upgrade", values)
     upgrade_s = time.monotonic() - t0
@@ -205,4 +210,30 @@ def test_install_serve_upgrade_keeps_users_and_teams_and_the_hub_starts_pods(kub
     assert http("DELETE", server, token, {"remove": True})[0] in (202, 204)
     wait_for("the server's pod removed", lambda: not json.loads(kube_cluster.kubectl(
         "-n", "aiportal-radiology", "get", "pods", "-o", "json").stdout)["items"])
+
+    # SSH through the chart's Service into alice's default server's pod: the hub's service
+    # account may exec there, and the endpoint tells users the Service's port
+    assert http("POST", f"{public}/hub/api/users/alice/server", token,
+                {"team": "radiology", "profile": "model"})[0] in (201, 202)
+    wait_for("alice's default server ready", lambda: (http("GET", f"{public}/hub/api/users/alice", token)[1] or {})
+             .get("servers", {}).get("", {}).get("ready"), timeout=300)
+    alice = kube_cluster.kubectl("-n", NAMESPACE, "exec", new_pod["metadata"]["name"], "--", "aiportal", "token",
+                                 "alice", "--data-dir", "/srv/aiportal", "--config", "/etc/aiportal/portal.yaml",
+                                 timeout=60).stdout.strip()
+    assert http("GET", f"{public}/services/portal/api/v1/ssh-keys", alice)[1]["ssh"] == {"enabled": True, "port": 22}
+    status, out, err = asyncio.run(ssh_run(service_ip(kube_cluster, f"{RELEASE}-hub-ssh"), 22, "alice", alice,
+                                           'id -un; echo "$HOSTNAME"; echo to-stderr >&2; exit 7'))
+    name, hostname = out.split()
+    assert (status, name, err) == (7, "alice", "to-stderr\n")
+    pods = json.loads(kube_cluster.kubectl("-n", "aiportal-radiology", "get", "pods", "-o", "json").stdout)["items"]
+    assert [p["metadata"]["name"] for p in pods] == [hostname]
+    assert http("DELETE", f"{public}/hub/api/users/alice/server", token)[0] in (202, 204)
     print(f"helm install --wait: {install_s:.1f} s, helm upgrade --wait: {upgrade_s:.1f} s")
+
+
+async def ssh_run(host: str, port: int, user: str, token: str, command: str) -> tuple[int, str, str]:
+    """`command` over SSH, logging in with a hub token as the password."""
+    async with asyncssh.connect(host, port, username=user, password=token, known_hosts=None, client_keys=None,
+                                connect_timeout=30) as conn:
+        result = await asyncio.wait_for(conn.run(command, check=False), 120)
+        return result.exit_status, result.stdout, result.stderr

@@ -1,6 +1,7 @@
 """Fixtures shared by every test package.
 
 - `artifacts`: folder for screenshots and logs kept after the run (test-artifacts/).
+- `browser`: a headless Chromium (Debian's, through Playwright) for a module's browser tests.
 - `portal_factory`: starts a real single-machine portal (hub, proxy, portal service,
   SeaweedFS, servers as Podman containers) on free ports in a fresh data dir; stops it
   and removes its server containers at the end of the test.
@@ -31,6 +32,7 @@ from portal import ports
 from portal.launcher import Portal
 from portal.ports import free_port
 from portal.tokens import new_token
+from tests.browser import chromium
 from tests.http import TimedSession
 from tests.kube_cluster import kube_cluster  # noqa: F401  (fixture)
 from tests.postgres import PostgresServer
@@ -158,6 +160,12 @@ def remove_containers(p: Portal) -> None:
                          capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from portal.config import Profile
 from portal.handlers.job_pages import RESOURCE_DEFAULTS, WALLTIME_DEFAULT, dev_profiles, version_choices
 from portal.storage import store_from_config
 from portal.teams import Team
-from tests.browser import chromium, signed_in
+from tests.browser import signed_in
 from tests.portal.test_pages_templates import HOSTILE, Elements, Handler, render
 
 HTTP_TIMEOUT = 30
@@ -112,12 +112,6 @@ def test_the_page_is_served_to_members_and_is_not_found_for_others(portal, token
 
 
 # --- in Chromium ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
 
 @pytest.fixture
 def member(portal, browser, api):

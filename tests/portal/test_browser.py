@@ -2,17 +2,9 @@
 
 The team page and the overview as each role sees them: test_pages_roles.py."""
 
-import pytest
-
-from tests.browser import approve, chromium, login, signup
+from tests.browser import approve, login, signup
 
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def test_signup_approval_and_login(portal, browser, api, artifacts):

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import requests
 
-from tests.browser import chromium, signed_in
+from tests.browser import signed_in
 from tests.http import TimedSession
 from tests.spawners.servers import hub, start, stop, wait_ready
 
 HOSTILE = "<img src=x onerror=alert(1)> Imaging"
 HTTP_TIMEOUT = 30
 LIMIT_CONTROLS = "#limits input, #limits select, #limits textarea, #limits button, .edit-limits, #limits-form"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def operator_api(portal, token) -> requests.Session:

@@ -15,19 +15,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.browser import chromium, login
+from tests.browser import login
 
 HTTP_TIMEOUT = 30
 
 
 def policy(header: str) -> dict[str, list[str]]:
     return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -14,16 +14,10 @@ import uuid
 
 import pytest
 
-from tests.browser import chromium, desktop_frame, signed_in
+from tests.browser import desktop_frame, signed_in
 
 START_TIMEOUT_MS = 120_000
 HTTP_TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -10,15 +10,9 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import approve, chromium, password, signed_in, signup
+from tests.browser import approve, password, signed_in, signup
 
 TIMEOUT = 60_000  # ms; a 2-core machine shared by several test runs
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.timeout(600)

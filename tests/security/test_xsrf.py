@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.browser import chromium, login
+from tests.browser import login
 
 TEAM = "team-x"  # of SECURITY_CONFIG: only these tests change it
 
@@ -47,12 +47,6 @@ def open_session(browser, site) -> BrowserSession:
     xsrf = page.evaluate("window.jhdata.xsrf_token")
     assert xsrf, "the portal page gives its scripts no XSRF token"
     return BrowserSession(page, context.cookies(), xsrf)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
